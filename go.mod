@@ -1,0 +1,3 @@
+module github.com/dvs-project/dvs
+
+go 1.26.8

@@ -1,0 +1,269 @@
+// Package flow defines the flow key every packet is parsed into, the masks
+// and matches built over it, the registry of matchable fields, and the rules
+// (match + priority + instructions + counters) that flow tables hold.
+package flow
+
+import (
+	"math/bits"
+	"unsafe"
+)
+
+// Key is the fixed-size, comparable description of a packet that the
+// classifier, the caches and the pipeline work on. Integer fields hold host
+// byte order values (198.51.100.1 is 0xc6336401); MAC and IPv6 addresses are
+// byte arrays in network order.
+//
+// The layout has no padding and is a whole number of 64-bit words, so masks
+// can be applied, hashed and compared word by word (see Words).
+// Fields shared between protocols follow Open vSwitch: NwSrc/NwDst are the IPv4
+// addresses or the ARP SPA/TPA, NwProto is the IP protocol or the low byte of
+// the ARP opcode, TpSrc/TpDst are L4 ports or the ICMP type/code, ArpSHA/ArpTHA
+// are the ARP hardware addresses or the IPv6 ND source/target link-layer
+// options.
+type Key struct {
+	// Pipeline state. The parser never sets these; they are zero when a
+	// packet enters the switch and only the pipeline writes them.
+	Metadata uint64
+	Regs     [NumRegs]uint32
+
+	// Tunnel metadata (zero for packets that did not arrive on a tunnel).
+	TunID  uint64
+	TunSrc uint32
+	TunDst uint32
+
+	InPort uint32
+
+	NwSrc     uint32
+	NwDst     uint32
+	IPv6Label uint32 // low 20 bits
+	IPv6Src   [16]byte
+	IPv6Dst   [16]byte
+	NDTarget  [16]byte
+
+	EthDst  [6]byte
+	EthSrc  [6]byte
+	EthType uint16 // the ethertype after all parsed VLAN tags; 0x05ff for 802.3 frames
+	// VLANs holds up to two tags, outermost first. A zero TCI means no tag.
+	VLANs [2]VLAN
+
+	ArpSHA [6]byte
+	ArpTHA [6]byte
+
+	TpSrc    uint16
+	TpDst    uint16
+	TCPFlags uint16 // low 12 bits of the TCP flags field
+
+	NwProto uint8
+	NwTOS   uint8 // DSCP (high 6 bits) and ECN (low 2 bits)
+	NwTTL   uint8 // IPv4 TTL or IPv6 hop limit
+	NwFrag  uint8 // FragAny | FragLater
+
+	_ [4]byte
+}
+
+// VLAN is one 802.1Q or 802.1ad tag as carried in the key.
+type VLAN struct {
+	TPID uint16 // 0x8100 or 0x88a8 (0 when TCI is 0)
+	// TCI holds PCP (3 bits), VID (12 bits) and, in the DEI/CFI position,
+	// TCIPresent, so that a present tag is never zero (as in Open vSwitch and
+	// the OpenFlow 1.3 OFPVID_PRESENT convention).
+	TCI uint16
+}
+
+const (
+	// NumRegs is the number of 32-bit pipeline registers (reg0..reg7).
+	NumRegs = 8
+	// KeyWords is the size of Key in 64-bit words.
+	KeyWords = int(unsafe.Sizeof(Key{}) / 8)
+	// PipelineWords is how many leading words of Key hold pipeline-only state
+	// (Metadata and Regs). They are zero for every packet entering the switch,
+	// so exact-match caching can skip them.
+	PipelineWords = int(unsafe.Offsetof(Key{}.TunID) / 8)
+)
+
+// Compile-time checks that Key has no trailing slack and starts on a word.
+var (
+	_ [0]struct{} = [unsafe.Sizeof(Key{}) % 8]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(Key{}.TunID) % 8]struct{}{}
+)
+
+// TCI bits.
+const (
+	TCIPresent  = 0x1000
+	TCIVIDMask  = 0x0fff
+	TCIPCPMask  = 0xe000
+	TCIPCPShift = 13
+)
+
+// Ethertypes the switch understands.
+const (
+	EthTypeIPv4  = 0x0800
+	EthTypeARP   = 0x0806
+	EthTypeRARP  = 0x8035
+	EthTypeVLAN  = 0x8100 // 802.1Q customer tag
+	EthTypeQinQ  = 0x88a8 // 802.1ad service tag
+	EthTypeIPv6  = 0x86dd
+	EthTypeNone  = 0x05ff // OFP_DL_TYPE_NOT_ETH_TYPE: an 802.3 length field
+	EthTypeMin   = 0x0600
+	EthTypeMPLS  = 0x8847
+	EthTypeMPLSM = 0x8848
+)
+
+// IP protocols the switch understands.
+const (
+	IPProtoICMP   = 1
+	IPProtoTCP    = 6
+	IPProtoUDP    = 17
+	IPProtoICMPv6 = 58
+	IPProtoSCTP   = 132
+)
+
+// NwFrag bits (Open vSwitch's nw_frag): FragAny is set for every fragment,
+// FragLater for every fragment except the first.
+const (
+	FragAny   = 1
+	FragLater = 2
+	FragMask  = FragAny | FragLater
+)
+
+// ICMPv6 neighbor discovery types.
+const (
+	ICMPv6NeighborSolicit = 135
+	ICMPv6NeighborAdvert  = 136
+)
+
+// Words views k as an array of 64-bit words. Writes through the view write k.
+func (k *Key) Words() *[KeyWords]uint64 {
+	return (*[KeyWords]uint64)(unsafe.Pointer(k))
+}
+
+// VID returns the outermost VLAN ID and whether the packet has a tag.
+func (k *Key) VID() (vid uint16, tagged bool) {
+	t := k.VLANs[0].TCI
+	return t & TCIVIDMask, t&TCIPresent != 0
+}
+
+// IsIP reports whether the key is an IPv4 or IPv6 packet.
+func (k *Key) IsIP() bool { return k.EthType == EthTypeIPv4 || k.EthType == EthTypeIPv6 }
+
+// Mask selects the bits of a Key that matter: a 1 bit is examined, a 0 bit
+// is a wildcard. It has the same layout as Key so the word view applies.
+type Mask Key
+
+// Words views m as an array of 64-bit words.
+func (m *Mask) Words() *[KeyWords]uint64 {
+	return (*[KeyWords]uint64)(unsafe.Pointer(m))
+}
+
+// ExactMask returns a mask with every bit set.
+func ExactMask() Mask {
+	var m Mask
+	for i := range m.Words() {
+		m.Words()[i] = ^uint64(0)
+	}
+	return m
+}
+
+// IsZero reports whether m wildcards everything.
+func (m *Mask) IsZero() bool { return *m == Mask{} }
+
+// Or sets m to the union of m and o (every bit either examines).
+func (m *Mask) Or(o *Mask) {
+	a, b := m.Words(), o.Words()
+	for i := range a {
+		a[i] |= b[i]
+	}
+}
+
+// And sets m to the intersection of m and o.
+func (m *Mask) And(o *Mask) {
+	a, b := m.Words(), o.Words()
+	for i := range a {
+		a[i] &= b[i]
+	}
+}
+
+// Covers reports whether every bit set in o is also set in m.
+func (m *Mask) Covers(o *Mask) bool {
+	a, b := m.Words(), o.Words()
+	for i := range a {
+		if b[i]&^a[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Bits returns the number of bits m examines.
+func (m *Mask) Bits() int {
+	n := 0
+	for _, w := range m.Words() {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// Apply returns k with every bit that m wildcards cleared.
+func (k Key) Apply(m *Mask) Key {
+	a, b := k.Words(), m.Words()
+	for i := range a {
+		a[i] &= b[i]
+	}
+	return k
+}
+
+// EqualMasked reports whether k and o agree on every bit m examines.
+func (k *Key) EqualMasked(o *Key, m *Mask) bool {
+	a, b, w := k.Words(), o.Words(), m.Words()
+	for i := range a {
+		if (a[i]^b[i])&w[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Hash returns a hash of all of k except the pipeline-only words, which are
+// zero for packets entering the switch. It is the exact-match cache hash.
+func (k *Key) Hash() uint64 {
+	w := k.Words()
+	h := uint64(0x9e3779b97f4a7c15)
+	for i := PipelineWords; i < KeyWords; i++ {
+		h = mix(h, w[i])
+	}
+	return finalize(h)
+}
+
+// HashMasked hashes the words of k selected by idx under mask m. Callers that
+// look up the same mask many times precompute idx (the non-zero words of m).
+func (k *Key) HashMasked(m *Mask, idx []uint8) uint64 {
+	w, mw := k.Words(), m.Words()
+	h := uint64(0x9e3779b97f4a7c15)
+	for _, i := range idx {
+		h = mix(h, w[i]&mw[i])
+	}
+	return finalize(h)
+}
+
+// NonZeroWords returns the indexes of the words of m that examine any bit.
+func (m *Mask) NonZeroWords() []uint8 {
+	var idx []uint8
+	for i, w := range m.Words() {
+		if w != 0 {
+			idx = append(idx, uint8(i))
+		}
+	}
+	return idx
+}
+
+func mix(h, w uint64) uint64 {
+	hi, lo := bits.Mul64(h^w, 0xbf58476d1ce4e5b9)
+	return hi ^ lo
+}
+
+func finalize(h uint64) uint64 {
+	h ^= h >> 31
+	h *= 0x94d049bb133111eb
+	h ^= h >> 29
+	return h
+}

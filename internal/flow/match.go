@@ -1,0 +1,179 @@
+package flow
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Match is a key and a mask. Key bits that the mask wildcards are always
+// zero, so two equal matches are equal structs.
+type Match struct {
+	Key  Key
+	Mask Mask
+}
+
+// MatchAll returns the match that every packet satisfies.
+func MatchAll() Match { return Match{} }
+
+// Set requires field f to equal v exactly.
+func (m *Match) Set(f *Field, v Value) { m.SetMasked(f, v, f.Ones()) }
+
+// SetMasked requires the bits of field f selected by mask to equal those of
+// v. Bits of v outside mask are dropped.
+func (m *Match) SetMasked(f *Field, v, mask Value) {
+	mask = mask.And(f.Ones())
+	f.SetMasked((*Key)(&m.Mask), mask, f.Ones())
+	f.SetMasked(&m.Key, v.And(mask), f.Ones())
+}
+
+// Get returns the value and mask of field f in m.
+func (m *Match) Get(f *Field) (v, mask Value) { return f.Get(&m.Key), f.GetMask(&m.Mask) }
+
+// Matches reports whether k satisfies m.
+func (m *Match) Matches(k *Key) bool {
+	a, b, w := k.Words(), m.Key.Words(), m.Mask.Words()
+	for i := range a {
+		if a[i]&w[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Normalize clears key bits the mask wildcards.
+func (m *Match) Normalize() { m.Key = m.Key.Apply(&m.Mask) }
+
+// ErrPrereq is wrapped by errors for a field whose prerequisites are missing.
+var ErrPrereq = errors.New("missing prerequisite")
+
+// Validate checks that every bit m examines belongs to a field whose OpenFlow
+// prerequisites m also matches, and that fields which cannot be masked are
+// matched exactly or not at all. Fields that share key bits (tcp_src,
+// udp_src and icmp_type all live in TpSrc) are alternatives: the bits are
+// valid if any of them fits.
+func (m *Match) Validate() error {
+	for i := range fields {
+		f := &fields[i]
+		member := memberBits(&m.Mask, f)
+		if member == 0 || seenMember(f) {
+			continue
+		}
+		var covered uint64
+		var firstErr error
+		for j := range fields {
+			o := &fields[j]
+			if o.off != f.off || o.size != f.size {
+				continue
+			}
+			bits := o.memberMask() & member
+			if bits == 0 {
+				continue
+			}
+			if err := m.checkPrereq(o); err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			if !o.Maskable && bits != o.memberMask() {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("field %s cannot be masked", o.Name)
+				}
+				continue
+			}
+			covered |= bits
+		}
+		if covered != member {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("bits of %s match nothing", f.Name)
+			}
+			return firstErr
+		}
+	}
+	return nil
+}
+
+// seenMember reports whether an earlier field in the registry has the same
+// key member as f, so Validate checks each member once.
+func seenMember(f *Field) bool {
+	for i := range fields[:f.ID] {
+		if fields[i].off == f.off && fields[i].size == f.size {
+			return true
+		}
+	}
+	return false
+}
+
+// memberMask is the set of bits of f within its key member; byte-array
+// members (MACs, IPv6) count as one bit, set when any byte is examined.
+func (f *Field) memberMask() uint64 {
+	if f.size > 8 || f.Bits >= 64 {
+		return ^uint64(0)
+	}
+	return (1<<f.Bits - 1) << f.shift
+}
+
+func memberBits(mask *Mask, f *Field) uint64 {
+	p := f.ptr((*Key)(mask))
+	switch f.size {
+	case 1:
+		return uint64(*(*uint8)(p))
+	case 2:
+		return uint64(*(*uint16)(p))
+	case 4:
+		return uint64(*(*uint32)(p))
+	}
+	if f.GetMask(mask) != (Value{}) {
+		return ^uint64(0)
+	}
+	return 0
+}
+
+func (m *Match) checkPrereq(f *Field) error {
+	p := &f.Prereq
+	if p.VLAN {
+		if m.Mask.VLANs[0].TCI&TCIPresent == 0 || m.Key.VLANs[0].TCI&TCIPresent == 0 {
+			return fmt.Errorf("%s requires a VLAN tag to be matched (dl_vlan or vlan_tci): %w", f.Name, ErrPrereq)
+		}
+	}
+	if len(p.EthTypes) > 0 && (m.Mask.EthType != 0xffff || !contains(p.EthTypes, m.Key.EthType)) {
+		return fmt.Errorf("%s requires dl_type=%s: %w", f.Name, joinHex(p.EthTypes), ErrPrereq)
+	}
+	if len(p.Protos) > 0 && (m.Mask.NwProto != 0xff || !contains(p.Protos, m.Key.NwProto)) {
+		return fmt.Errorf("%s requires nw_proto=%s: %w", f.Name, joinDec(p.Protos), ErrPrereq)
+	}
+	if len(p.ICMPv6Type) > 0 && (m.Mask.TpSrc&0xff != 0xff || !contains(p.ICMPv6Type, uint8(m.Key.TpSrc))) {
+		return fmt.Errorf("%s requires icmpv6_type=%s: %w", f.Name, joinDec(p.ICMPv6Type), ErrPrereq)
+	}
+	return nil
+}
+
+// PrereqsMet reports whether m satisfies f's prerequisites, so f may be
+// matched (or printed as the name of the bits it shares with other fields).
+func (m *Match) PrereqsMet(f *Field) bool { return m.checkPrereq(f) == nil }
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func joinHex(s []uint16) string {
+	parts := make([]string, len(s))
+	for i, v := range s {
+		parts[i] = fmt.Sprintf("0x%04x", v)
+	}
+	return strings.Join(parts, "|")
+}
+
+func joinDec(s []uint8) string {
+	parts := make([]string, len(s))
+	for i, v := range s {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, "|")
+}

@@ -1,0 +1,149 @@
+// Package packet holds the switch's packet buffers, the header views used to
+// read and rewrite them, and the zero-allocation parser that turns a frame
+// into a flow.Key.
+package packet
+
+// Headroom is the space reserved before every received frame so that tags
+// and encapsulation headers are pushed in place, without copying the frame.
+const Headroom = 128
+
+// DefaultBufSize fits a 9000-byte jumbo frame plus headroom.
+const DefaultBufSize = Headroom + 9216
+
+// MaxGSOSize is the largest offloaded (GSO/TSO) packet a buffer must hold.
+const MaxGSOSize = 65536 + 256
+
+// BatchSize is the number of packets ports read and write at a time.
+const BatchSize = 32
+
+// GSO describes an offloaded packet as the Linux virtio_net_hdr does: one
+// large TCP/UDP packet that the receiver (or the switch, when the receiver
+// cannot) must segment, and/or a checksum left for the receiver to fill.
+type GSO struct {
+	Flags      uint8  // VirtioNetHdrFNeedsCsum, VirtioNetHdrFDataValid
+	Type       uint8  // VirtioNetHdrGSONone, ...TCPv4, ...UDP, ...TCPv6 (| ...ECN)
+	HdrLen     uint16 // length of the headers to replicate per segment
+	Size       uint16 // payload bytes per segment (the MSS)
+	CsumStart  uint16 // where checksumming starts, from the frame start
+	CsumOffset uint16 // where the checksum goes, from CsumStart
+}
+
+// virtio_net_hdr constants (linux/virtio_net.h).
+const (
+	VirtioNetHdrFNeedsCsum = 1
+	VirtioNetHdrFDataValid = 2
+
+	VirtioNetHdrGSONone  = 0
+	VirtioNetHdrGSOTCPv4 = 1
+	VirtioNetHdrGSOUDP   = 3
+	VirtioNetHdrGSOTCPv6 = 4
+	VirtioNetHdrGSOUDPL4 = 5
+	VirtioNetHdrGSOECN   = 0x80
+)
+
+// Packet is one frame in a buffer with headroom before it. The switch owns
+// packets through pools; a Packet is never shared between goroutines while
+// in use.
+type Packet struct {
+	buf   []byte // the whole buffer; its length never changes
+	start int    // offset of the first byte of the frame in buf
+	end   int    // offset just past the last byte
+
+	InPort uint32 // OpenFlow port number the frame arrived on
+	GSO    GSO    // offload description; zero for an ordinary frame
+}
+
+// New returns a packet with a buffer of size bytes and no frame.
+func New(size int) *Packet {
+	return &Packet{buf: make([]byte, size), start: Headroom, end: Headroom}
+}
+
+// FromBytes returns a packet holding a copy of frame, with Headroom before it.
+func FromBytes(frame []byte) *Packet {
+	p := New(Headroom + len(frame) + 64)
+	p.SetFrame(copy(p.RecvBuf(), frame))
+	return p
+}
+
+// Data returns the frame. The slice aliases the buffer.
+func (p *Packet) Data() []byte { return p.buf[p.start:p.end] }
+
+// Len returns the frame length.
+func (p *Packet) Len() int { return p.end - p.start }
+
+// RecvBuf returns the part of the buffer after the headroom, for a port to
+// receive a frame into; SetFrame then records how much it wrote.
+func (p *Packet) RecvBuf() []byte { return p.buf[Headroom:] }
+
+// SetFrame makes the frame the n bytes at the start of RecvBuf and clears the
+// offload metadata.
+func (p *Packet) SetFrame(n int) {
+	p.start, p.end = Headroom, Headroom+n
+	p.GSO = GSO{}
+}
+
+// Reset empties the packet for reuse.
+func (p *Packet) Reset() {
+	p.start, p.end = Headroom, Headroom
+	p.InPort = 0
+	p.GSO = GSO{}
+}
+
+// Cap returns the largest frame the buffer can hold after its headroom.
+func (p *Packet) Cap() int { return len(p.buf) - Headroom }
+
+// CopyFrom makes p's frame a copy of src's frame and metadata. It reports
+// false (and leaves p unchanged) if the frame does not fit.
+func (p *Packet) CopyFrom(src *Packet) bool {
+	n := src.Len()
+	if n > len(p.buf)-Headroom {
+		return false
+	}
+	copy(p.buf[Headroom:], src.Data())
+	p.start, p.end = Headroom, Headroom+n
+	p.InPort = src.InPort
+	p.GSO = src.GSO
+	return true
+}
+
+// Insert opens a gap of n bytes at offset off of the frame by moving the
+// first off bytes towards the headroom, and returns the gap. It reports false
+// if the headroom is too small. Used to push VLAN tags after the MACs.
+func (p *Packet) Insert(off, n int) ([]byte, bool) {
+	if off > p.Len() || p.start < n {
+		return nil, false
+	}
+	copy(p.buf[p.start-n:], p.buf[p.start:p.start+off])
+	p.start -= n
+	if p.GSO.CsumStart != 0 || p.GSO.Flags&VirtioNetHdrFNeedsCsum != 0 {
+		p.GSO.CsumStart += uint16(n)
+	}
+	if p.GSO.HdrLen != 0 {
+		p.GSO.HdrLen += uint16(n)
+	}
+	return p.buf[p.start+off : p.start+off+n], true
+}
+
+// Remove deletes n bytes at offset off of the frame by moving the first off
+// bytes towards the end. It reports false if the frame is too short.
+func (p *Packet) Remove(off, n int) bool {
+	if off+n > p.Len() {
+		return false
+	}
+	copy(p.buf[p.start+n:], p.buf[p.start:p.start+off])
+	p.start += n
+	if p.GSO.CsumStart >= uint16(n) && (p.GSO.CsumStart != 0 || p.GSO.Flags&VirtioNetHdrFNeedsCsum != 0) {
+		p.GSO.CsumStart -= uint16(n)
+	}
+	if p.GSO.HdrLen >= uint16(n) {
+		p.GSO.HdrLen -= uint16(n)
+	}
+	return true
+}
+
+// Truncate shortens the frame to n bytes (no-op if it is shorter).
+func (p *Packet) Truncate(n int) {
+	if n < p.Len() {
+		p.end = p.start + n
+	}
+}
