@@ -108,10 +108,11 @@ func seenMember(f *Field) bool {
 // memberMask is the set of bits of f within its key member; byte-array
 // members (MACs, IPv6) count as one bit, set when any byte is examined.
 func (f *Field) memberMask() uint64 {
-	if f.size > 8 || f.Bits >= 64 {
-		return ^uint64(0)
+	switch f.size {
+	case 1, 2, 4:
+		return (1<<f.Bits - 1) << f.shift
 	}
-	return (1<<f.Bits - 1) << f.shift
+	return ^uint64(0)
 }
 
 func memberBits(mask *Mask, f *Field) uint64 {

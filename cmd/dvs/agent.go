@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dvs-project/dvs/internal/agent"
+)
+
+func (c *cli) agentCmd() *cobra.Command {
+	var (
+		stateDir  string
+		workers   int
+		logFormat string
+		logLevel  string
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the dvs daemon (in the foreground)",
+		Long: `Run the dvs agent in the foreground: it owns the bridges, keeps their
+configuration (bridges, ports, flows added by users) in <state-dir>/dvs.db and
+restores it when it starts, and serves the API the other dvs commands use on a
+unix socket that only root may open.
+
+One agent runs per state dir; a second one on the same state dir is refused.
+To run several agents on one machine (one per network namespace, as tests do),
+give each its own --state-dir and --socket. SIGTERM or SIGINT stop the agent
+cleanly: its ports are closed, the socket is removed, the state is kept.
+
+Logs are structured (text or JSON) on standard error.`,
+		Example: `  dvs agent
+  ip netns exec ns1 dvs agent --state-dir /tmp/ns1 --socket /tmp/ns1/dvs.sock --log-format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usagef("--log-level must be debug, info, warn or error, not %q", logLevel)
+			}
+			hopts := &slog.HandlerOptions{Level: level}
+			var h slog.Handler
+			switch strings.ToLower(logFormat) {
+			case "text":
+				h = slog.NewTextHandler(c.stderr, hopts)
+			case "json":
+				h = slog.NewJSONHandler(c.stderr, hopts)
+			default:
+				return usagef("--log-format must be text or json, not %q", logFormat)
+			}
+			if workers < 0 {
+				return usagef("--workers must not be negative")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			err := agent.Run(ctx, agent.Options{
+				StateDir: stateDir,
+				Socket:   c.socket(),
+				Workers:  workers,
+				Logger:   slog.New(h),
+				Version:  buildVersion(),
+			})
+			if err != nil && ctx.Err() == nil {
+				return err
+			}
+			if err != nil {
+				return fmt.Errorf("shutting down: %w", err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&stateDir, "state-dir", agent.DefaultStateDir, "directory of the agent's state (created with mode 0700)")
+	f.IntVar(&workers, "workers", 0, "packet workers per bridge (0 = one per CPU)")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}

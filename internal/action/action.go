@@ -1,0 +1,150 @@
+// Package action is the datapath's action list: the flat, already-resolved
+// program that translation produces, the flow caches store, and workers run
+// on each packet (push/pop tags, rewrite fields, output, drop).
+package action
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dvs-project/dvs/internal/flow"
+)
+
+// Kind is an action's type.
+type Kind uint8
+
+const (
+	// Output sends a copy of the packet, as it is now, to Port.
+	Output Kind = iota + 1
+	// PushVLAN pushes a tag with TPID and TCI (TCIPresent is dropped on the wire).
+	PushVLAN
+	// PopVLAN removes the outermost tag.
+	PopVLAN
+	// SetVLAN rewrites the outermost tag's TCI in place.
+	SetVLAN
+	// Set writes Value under Mask into Field of the packet, fixing checksums.
+	Set
+	// Controller hands the packet to the OpenFlow channel (Reason, MaxLen).
+	Controller
+	// Drop ends the list; Reason says why (for counters and traces).
+	Drop
+	// Meter runs meter ID; a packet over its rate is dropped.
+	Meter
+)
+
+// Action is one step of a datapath action list.
+type Action struct {
+	Kind   Kind
+	Reason DropReason // Drop and Controller
+	TPID   uint16     // PushVLAN
+	TCI    uint16     // PushVLAN, SetVLAN
+	MaxLen uint16     // Controller
+	Field  flow.FieldID
+	Port   uint32 // Output; Meter id
+	Value  flow.Value
+	Mask   flow.Value
+}
+
+// DropReason says why a packet was dropped or sent to a controller.
+type DropReason uint8
+
+const (
+	DropNone        DropReason = iota
+	DropNoMatch                // table miss with no miss rule
+	DropRule                   // a rule with no output actions
+	DropVLAN                   // NORMAL: VLAN not allowed on the port
+	DropHairpin                // NORMAL: destination is the input port
+	DropSourceMAC              // NORMAL: multicast source MAC
+	DropInvalidTTL             // dec_ttl reached zero
+	DropPortDown               // the only output port is down
+	DropUnknownPort            // input port not (or no longer) on the bridge
+	DropLoop                   // too many resubmits or group chaining
+	DropUnsupported            // an action the datapath cannot run
+	DropMalformed              // the frame could not be parsed far enough
+	DropMeter                  // over a meter's rate
+	DropNoOutput               // pipeline ended without output
+	numDropReasons
+)
+
+// NumDropReasons is the number of drop reasons, for counter arrays.
+const NumDropReasons = int(numDropReasons)
+
+var dropNames = [...]string{
+	DropNone:        "none",
+	DropNoMatch:     "no-match",
+	DropRule:        "rule",
+	DropVLAN:        "vlan",
+	DropHairpin:     "hairpin",
+	DropSourceMAC:   "source-mac",
+	DropInvalidTTL:  "invalid-ttl",
+	DropPortDown:    "port-down",
+	DropUnknownPort: "unknown-port",
+	DropLoop:        "loop",
+	DropUnsupported: "unsupported",
+	DropMalformed:   "malformed",
+	DropMeter:       "meter",
+	DropNoOutput:    "no-output",
+}
+
+func (r DropReason) String() string {
+	if int(r) < len(dropNames) {
+		return dropNames[r]
+	}
+	return fmt.Sprintf("reason-%d", r)
+}
+
+// Format prints an action list as traces and `dvs` show it.
+func Format(acts []Action) string {
+	if len(acts) == 0 {
+		return "drop"
+	}
+	parts := make([]string, 0, len(acts))
+	for i := range acts {
+		parts = append(parts, acts[i].String())
+	}
+	return strings.Join(parts, ",")
+}
+
+func (a *Action) String() string {
+	switch a.Kind {
+	case Output:
+		return fmt.Sprintf("output:%d", a.Port)
+	case PushVLAN:
+		return fmt.Sprintf("push_vlan(tpid=0x%04x,vid=%d,pcp=%d)", a.TPID, a.TCI&flow.TCIVIDMask, a.TCI>>flow.TCIPCPShift)
+	case PopVLAN:
+		return "pop_vlan"
+	case SetVLAN:
+		return fmt.Sprintf("set_vlan(vid=%d,pcp=%d)", a.TCI&flow.TCIVIDMask, a.TCI>>flow.TCIPCPShift)
+	case Set:
+		f := flow.FieldByID(a.Field)
+		if a.Mask == f.Ones() {
+			return fmt.Sprintf("set(%s=%s)", f.Name, hexValue(a.Value, f))
+		}
+		return fmt.Sprintf("set(%s=%s/%s)", f.Name, hexValue(a.Value, f), hexValue(a.Mask, f))
+	case Controller:
+		return fmt.Sprintf("controller(reason=%s,max_len=%d)", a.Reason, a.MaxLen)
+	case Drop:
+		return "drop(" + a.Reason.String() + ")"
+	case Meter:
+		return fmt.Sprintf("meter(%d)", a.Port)
+	}
+	return fmt.Sprintf("unknown(%d)", a.Kind)
+}
+
+func hexValue(v flow.Value, f *flow.Field) string {
+	n := (int(f.Bits) + 7) / 8
+	return fmt.Sprintf("0x%x", v[16-n:])
+}
+
+// Equal reports whether two action lists are the same program.
+func Equal(a, b []Action) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

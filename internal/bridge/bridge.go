@@ -1,0 +1,518 @@
+// Package bridge assembles one switch: its pipeline, flow cache, datapath,
+// workers and ports, behind the operations a user performs (add a port,
+// add flows, trace a packet, read counters). A new bridge behaves as a
+// VLAN-aware learning switch: its table 0 holds a priority-0 NORMAL rule.
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dvs-project/dvs/internal/cache"
+	"github.com/dvs-project/dvs/internal/datapath"
+	"github.com/dvs-project/dvs/internal/feature/l2"
+	"github.com/dvs-project/dvs/internal/feature/vlan"
+	"github.com/dvs-project/dvs/internal/flow"
+	"github.com/dvs-project/dvs/internal/flowtext"
+	"github.com/dvs-project/dvs/internal/pipeline"
+)
+
+// Config configures a bridge.
+type Config struct {
+	Name string
+	// Workers is the number of packet worker goroutines; 0 = one per CPU.
+	Workers int
+	// NoDefaultFlows leaves table 0 empty instead of adding the NORMAL rule
+	// (used when restoring a saved flow table).
+	NoDefaultFlows bool
+	MAC            l2.Config
+	Cache          cache.Config
+	// Sweep is the housekeeping period (statistics, idle flows, MAC aging,
+	// rule timeouts, link state); 0 = one second.
+	Sweep time.Duration
+}
+
+// Port types.
+const (
+	TypeAFPacket = "afpacket"
+	TypeTap      = "tap"
+	TypeInternal = "internal"
+)
+
+// PortSpec is a port's desired configuration.
+type PortSpec struct {
+	Name   string `json:"name"`
+	Type   string `json:"type,omitempty"`   // afpacket (default), tap, internal
+	OFPort uint32 `json:"ofport,omitempty"` // 0 = the lowest free number
+	// VLAN mode: at most one of VLAN (access), Trunks (trunk list) with an
+	// optional Native, QinQ (service VLAN). None = trunk of all VLANs.
+	VLAN            int    `json:"vlan,omitempty"`
+	Trunks          string `json:"trunks,omitempty"`
+	Native          int    `json:"native_vlan,omitempty"`
+	QinQ            int    `json:"qinq,omitempty"`
+	NoFlood         bool   `json:"no_flood,omitempty"`
+	ReflectiveRelay bool   `json:"reflective_relay,omitempty"`
+	MACLimit        int    `json:"mac_limit,omitempty"`
+}
+
+// VLANConfig validates the spec's VLAN settings and returns them.
+func (s *PortSpec) VLANConfig() (vlan.Config, error) {
+	modes := 0
+	for _, set := range []bool{s.VLAN != 0, s.Trunks != "" || s.Native != 0, s.QinQ != 0} {
+		if set {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return vlan.Config{}, errors.New("choose one of --vlan, --trunk/--native-vlan and --qinq")
+	}
+	var c vlan.Config
+	switch {
+	case s.VLAN != 0:
+		c = vlan.Config{Mode: vlan.Access, Tag: uint16(s.VLAN)}
+		if err := vlan.CheckVID(s.VLAN); err != nil {
+			return c, err
+		}
+	case s.QinQ != 0:
+		if err := vlan.CheckVID(s.QinQ); err != nil {
+			return c, err
+		}
+		c = vlan.Config{Mode: vlan.QinQ, Tag: uint16(s.QinQ)}
+	default:
+		c.Mode = vlan.Trunk
+		if s.Native != 0 {
+			if err := vlan.CheckVID(s.Native); err != nil {
+				return c, fmt.Errorf("native %w", err)
+			}
+			c.Native = uint16(s.Native)
+		}
+		if s.Trunks != "" {
+			set, err := vlan.ParseSet(s.Trunks)
+			if err != nil {
+				return c, err
+			}
+			c.Trunks = set
+		}
+	}
+	return c, c.Validate()
+}
+
+// Opener creates the datapath port a spec describes.
+type Opener func(spec PortSpec) (datapath.Port, error)
+
+// Bridge is one running switch.
+type Bridge struct {
+	name string
+	cfg  Config
+	pipe *pipeline.Pipeline
+	c    *cache.Cache
+	dp   *datapath.Datapath
+	ws   *datapath.Workers
+	open Opener
+
+	mu    sync.Mutex // serializes configuration changes
+	ports map[string]*portState
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type portState struct {
+	spec PortSpec
+	no   uint32
+	port datapath.Port
+}
+
+// Errors.
+var (
+	ErrPortExists = errors.New("port already exists")
+	ErrNoPort     = errors.New("no such port")
+)
+
+// New creates and starts a bridge.
+func New(cfg Config, open Opener) (*Bridge, error) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.NumCPU()
+	}
+	if cfg.Sweep <= 0 {
+		cfg.Sweep = time.Second
+	}
+	p := pipeline.New(pipeline.Config{MAC: cfg.MAC})
+	if !cfg.NoDefaultFlows {
+		r, err := flowtext.ParseRule("table=0,priority=0,actions=NORMAL")
+		if err != nil {
+			return nil, err
+		}
+		if err := p.AddRule(r); err != nil {
+			return nil, err
+		}
+	}
+	c := cache.New(p, cfg.Cache)
+	d := datapath.New(c)
+	ws, err := d.Start(cfg.Workers)
+	if err != nil {
+		return nil, fmt.Errorf("starting workers: %w", err)
+	}
+	b := &Bridge{name: cfg.Name, cfg: cfg, pipe: p, c: c, dp: d, ws: ws, open: open,
+		ports: map[string]*portState{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go b.housekeeping()
+	return b, nil
+}
+
+// Name returns the bridge's name.
+func (b *Bridge) Name() string { return b.name }
+
+// Pipeline returns the bridge's pipeline (for tests and the OpenFlow channel).
+func (b *Bridge) Pipeline() *pipeline.Pipeline { return b.pipe }
+
+// Datapath returns the bridge's datapath.
+func (b *Bridge) Datapath() *datapath.Datapath { return b.dp }
+
+// Close stops the bridge and closes its ports.
+func (b *Bridge) Close() {
+	close(b.stop)
+	<-b.done
+	b.ws.Stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, ps := range b.ports {
+		ps.port.Close()
+	}
+	b.ports = map[string]*portState{}
+}
+
+func (b *Bridge) housekeeping() {
+	defer close(b.done)
+	t := time.NewTicker(b.cfg.Sweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case now := <-t.C:
+			b.c.Sweep(now)
+			b.followLinks()
+		}
+	}
+}
+
+// followLinks updates the pipeline with the link state of ports that
+// report one: a down port is skipped for output and flooding.
+func (b *Bridge) followLinks() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, ps := range b.ports {
+		if ls, ok := ps.port.(datapath.LinkStater); ok {
+			b.pipe.SetPortUp(ps.no, ls.LinkUp())
+		}
+	}
+}
+
+// AddPort opens the port spec describes and adds it; it returns the
+// OpenFlow port number.
+func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
+	if spec.Type == "" {
+		spec.Type = TypeAFPacket
+	}
+	switch spec.Type {
+	case TypeAFPacket, TypeTap, TypeInternal:
+	default:
+		return 0, fmt.Errorf("unknown port type %q (want afpacket, tap or internal)", spec.Type)
+	}
+	vc, err := spec.VLANConfig()
+	if err != nil {
+		return 0, fmt.Errorf("port %s: %w", spec.Name, err)
+	}
+	if spec.OFPort > flow.PortMax {
+		return 0, fmt.Errorf("port %s: OpenFlow port number %d is reserved", spec.Name, spec.OFPort)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.ports[spec.Name]; ok {
+		return 0, fmt.Errorf("port %s: %w on bridge %s", spec.Name, ErrPortExists, b.name)
+	}
+	no := spec.OFPort
+	if no == 0 {
+		no = b.freeNumberLocked()
+	} else {
+		for _, ps := range b.ports {
+			if ps.no == no {
+				return 0, fmt.Errorf("port %s: OpenFlow port number %d is taken by %s", spec.Name, no, ps.spec.Name)
+			}
+		}
+	}
+	port, err := b.open(spec)
+	if err != nil {
+		return 0, fmt.Errorf("port %s: %w", spec.Name, err)
+	}
+	up := true
+	if ls, ok := port.(datapath.LinkStater); ok {
+		up = ls.LinkUp()
+	}
+	if err := b.pipe.SetPort(pipeline.Port{No: no, Name: spec.Name, VLAN: vc, Up: up, NoFlood: spec.NoFlood,
+		ReflectiveRelay: spec.ReflectiveRelay, MACLimit: spec.MACLimit}); err != nil {
+		port.Close()
+		return 0, err
+	}
+	if _, err := b.dp.Attach(no, port); err != nil {
+		b.pipe.RemovePort(no)
+		port.Close()
+		return 0, err
+	}
+	spec.OFPort = no
+	b.ports[spec.Name] = &portState{spec: spec, no: no, port: port}
+	return no, nil
+}
+
+func (b *Bridge) freeNumberLocked() uint32 {
+	used := map[uint32]bool{}
+	for _, ps := range b.ports {
+		used[ps.no] = true
+	}
+	for no := uint32(1); ; no++ {
+		if !used[no] {
+			return no
+		}
+	}
+}
+
+// DelPort removes a port and closes it.
+func (b *Bridge) DelPort(name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ps, ok := b.ports[name]
+	if !ok {
+		return fmt.Errorf("port %s: %w on bridge %s", name, ErrNoPort, b.name)
+	}
+	b.pipe.RemovePort(ps.no)
+	b.dp.Detach(ps.no)
+	b.ws.Sync()
+	ps.port.Close()
+	delete(b.ports, name)
+	return nil
+}
+
+// SetPort changes a port's VLAN and switching options (not its type, name
+// or number).
+func (b *Bridge) SetPort(spec PortSpec) error {
+	vc, err := spec.VLANConfig()
+	if err != nil {
+		return fmt.Errorf("port %s: %w", spec.Name, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ps, ok := b.ports[spec.Name]
+	if !ok {
+		return fmt.Errorf("port %s: %w on bridge %s", spec.Name, ErrNoPort, b.name)
+	}
+	if spec.Type != "" && spec.Type != ps.spec.Type {
+		return fmt.Errorf("port %s: the type cannot change (delete and add it)", spec.Name)
+	}
+	if spec.OFPort != 0 && spec.OFPort != ps.no {
+		return fmt.Errorf("port %s: the OpenFlow port number cannot change", spec.Name)
+	}
+	cur, _ := b.pipe.Port(ps.no)
+	cur.VLAN, cur.NoFlood, cur.ReflectiveRelay, cur.MACLimit = vc, spec.NoFlood, spec.ReflectiveRelay, spec.MACLimit
+	if err := b.pipe.SetPort(cur); err != nil {
+		return err
+	}
+	spec.Type, spec.OFPort = ps.spec.Type, ps.no
+	ps.spec = spec
+	return nil
+}
+
+// PortInfo describes a port for listings.
+type PortInfo struct {
+	Spec   PortSpec            `json:"spec"`
+	OFPort uint32              `json:"ofport"`
+	VLAN   string              `json:"vlan"`
+	Up     bool                `json:"up"`
+	Stats  datapath.PortStats  `json:"stats"`
+	Drops  uint64              `json:"switch_tx_dropped"`
+}
+
+// Ports returns the ports sorted by OpenFlow number.
+func (b *Bridge) Ports() []PortInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]PortInfo, 0, len(b.ports))
+	for _, ps := range b.ports {
+		pp, _ := b.pipe.Port(ps.no)
+		info := PortInfo{Spec: ps.spec, OFPort: ps.no, VLAN: pp.VLAN.String(), Up: pp.Up, Stats: ps.port.Stats()}
+		if d := b.dp.Port(ps.no); d != nil {
+			info.Drops = d.TxDropped()
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].OFPort < out[j].OFPort })
+	return out
+}
+
+// Port returns one port's description.
+func (b *Bridge) Port(name string) (PortInfo, error) {
+	for _, p := range b.Ports() {
+		if p.Spec.Name == name {
+			return p, nil
+		}
+	}
+	return PortInfo{}, fmt.Errorf("port %s: %w on bridge %s", name, ErrNoPort, b.name)
+}
+
+// PortSpecs returns the specs of all ports (for saving).
+func (b *Bridge) PortSpecs() []PortSpec {
+	var out []PortSpec
+	for _, p := range b.Ports() {
+		out = append(out, p.Spec)
+	}
+	return out
+}
+
+func (b *Bridge) portNumber(name string) (uint32, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ps, ok := b.ports[name]; ok {
+		return ps.no, true
+	}
+	return 0, false
+}
+
+func (b *Bridge) portName(no uint32) (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for name, ps := range b.ports {
+		if ps.no == no {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// AddFlows parses and adds rules (one per text); all or none are added.
+// Errors name the line (1-based) of the text that failed.
+func (b *Bridge) AddFlows(texts []string) error {
+	rules := make([]*flow.Rule, 0, len(texts))
+	for i, s := range texts {
+		r, err := flowtext.ParseRule(s, flowtext.WithPortNames(b.portNumber))
+		if err != nil {
+			if len(texts) > 1 {
+				return fmt.Errorf("line %d: %w", i+1, err)
+			}
+			return err
+		}
+		rules = append(rules, r)
+	}
+	return b.pipe.AddRules(rules)
+}
+
+func (b *Bridge) filter(text string, strict bool) (pipeline.Filter, error) {
+	spec, err := flowtext.ParseFlowSpec(text, flowtext.WithPortNames(b.portNumber))
+	if err != nil {
+		return pipeline.Filter{}, err
+	}
+	return pipeline.Filter{Table: spec.Table, Match: spec.Match, Strict: strict, Priority: spec.Priority,
+		Cookie: spec.Cookie, CookieMask: spec.CookieMask, OutPort: spec.OutPort}, nil
+}
+
+// ModFlows replaces the actions of the rules text selects with text's
+// actions and returns how many changed.
+func (b *Bridge) ModFlows(text string, strict bool) (int, error) {
+	r, err := flowtext.ParseRule(text, flowtext.WithPortNames(b.portNumber))
+	if err != nil {
+		return 0, err
+	}
+	f, err := b.filter(stripActions(text), strict)
+	if err != nil {
+		return 0, err
+	}
+	if !strings.Contains(text, "table=") {
+		f.Table = flow.TableAll
+	}
+	return b.pipe.ModifyRules(f, r.Instructions, r.Flags&flow.FlagResetCounts != 0)
+}
+
+// stripActions removes the actions= part of a flow text.
+func stripActions(text string) string {
+	if i := strings.Index(text, "actions="); i >= 0 {
+		return strings.TrimRight(strings.TrimSpace(text[:i]), ", ")
+	}
+	return text
+}
+
+// DelFlows deletes the rules text selects (all rules for an empty text)
+// and returns how many.
+func (b *Bridge) DelFlows(text string, strict bool) (int, error) {
+	f, err := b.filter(text, strict)
+	if err != nil {
+		return 0, err
+	}
+	return len(b.pipe.DeleteRules(f)), nil
+}
+
+// DumpFlows returns the rules text selects, printed as ovs-ofctl
+// dump-flows does (with counters when stats is set).
+func (b *Bridge) DumpFlows(text string, stats bool) ([]string, error) {
+	f, err := b.filter(text, false)
+	if err != nil {
+		return nil, err
+	}
+	b.c.PushStats()
+	now := time.Now()
+	var out []string
+	for _, r := range b.pipe.Rules(f) {
+		out = append(out, flowtext.FormatRule(r, flowtext.FormatOptions{Stats: stats, Now: now, PortName: b.portName}))
+	}
+	return out, nil
+}
+
+// MACs returns the learned MACs in vlan (0 = all).
+func (b *Bridge) MACs(vlan uint16) []l2.Entry { return b.pipe.MACs().Entries(vlan) }
+
+// FlushMACs forgets every learned MAC.
+func (b *Bridge) FlushMACs() int {
+	n := b.pipe.MACs().Flush(0)
+	b.pipe.Invalidate()
+	return n
+}
+
+// Trace walks a packet description through the bridge without learning.
+func (b *Bridge) Trace(desc string) (*pipeline.Trace, error) {
+	k, err := flowtext.ParsePacket(desc, flowtext.WithPortNames(b.portNumber))
+	if err != nil {
+		return nil, err
+	}
+	tr := &pipeline.Trace{}
+	b.pipe.Translate(&k, pipeline.Options{NoLearn: true, Trace: tr})
+	return tr, nil
+}
+
+// Stats are a bridge's counters.
+type Stats struct {
+	Ports        []PortInfo            `json:"ports"`
+	Tables       []pipeline.TableStats `json:"tables"`
+	Cache        cache.Stats           `json:"cache"`
+	EMCHits      uint64                `json:"emc_hits"`
+	MegaflowHits uint64                `json:"megaflow_hits"`
+	Misses       uint64                `json:"misses"`
+	Translations uint64                `json:"translations"`
+	Drops        map[string]uint64     `json:"drops"`
+	MACs         int                   `json:"macs"`
+	MACCounters  l2.Counters           `json:"mac_counters"`
+}
+
+// Stats returns the bridge's counters.
+func (b *Bridge) Stats() Stats {
+	s := Stats{Ports: b.Ports(), Tables: b.pipe.TableStats(), Cache: b.c.Stats(), Translations: b.pipe.Translations(),
+		Drops: b.dp.Drops(), MACs: b.pipe.MACs().Len(), MACCounters: b.pipe.MACs().Counters()}
+	for _, w := range b.ws.Workers() {
+		ws := w.CacheStats()
+		s.EMCHits += ws.EMCHits
+		s.MegaflowHits += ws.MegaflowHits
+		s.Misses += ws.Misses
+	}
+	return s
+}

@@ -1,0 +1,341 @@
+// Package cache is the fast path: a per-worker exact-match cache in front of
+// a shared megaflow cache in front of the pipeline. A packet whose key hits
+// either cache gets the cached datapath actions without translation; a miss
+// (an upcall) translates the packet and installs a megaflow built from the
+// mask translation recorded.
+//
+// Staleness: every entry remembers the pipeline generation it was validated
+// at. A hit on an entry behind the pipeline's generation retranslates the
+// packet first; if the result is unchanged the entry is revalidated in
+// place, otherwise it is replaced. No packet is ever forwarded by a
+// decision older than the last change that completed before it arrived.
+package cache
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dvs-project/dvs/internal/action"
+	"github.com/dvs-project/dvs/internal/flow"
+	"github.com/dvs-project/dvs/internal/pipeline"
+)
+
+// Defaults.
+const (
+	DefaultMaxEntries = 200000
+	DefaultMaxIdle    = 10 * time.Second
+)
+
+// Config sizes the cache.
+type Config struct {
+	MaxEntries int           // megaflows; beyond it misses are translated but not cached
+	MaxIdle    time.Duration // an unused megaflow is removed after this long
+}
+
+// Cache is one bridge's megaflow cache and the bookkeeping that keeps rule
+// counters, idle timeouts and MAC ages moving for cached traffic.
+type Cache struct {
+	p   *pipeline.Pipeline
+	cfg Config
+	mf  megaflows
+
+	sweepMu sync.Mutex // serializes Sweep and PushStats
+
+	upcalls       atomic.Uint64
+	revalidations atomic.Uint64
+	replaced      atomic.Uint64
+	notCached     atomic.Uint64
+	drops         [action.NumDropReasons]atomic.Uint64
+}
+
+// New returns an empty cache in front of p.
+func New(p *pipeline.Pipeline, cfg Config) *Cache {
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	if cfg.MaxIdle <= 0 {
+		cfg.MaxIdle = DefaultMaxIdle
+	}
+	c := &Cache{p: p, cfg: cfg}
+	c.mf.init()
+	return c
+}
+
+// Pipeline returns the pipeline behind the cache.
+func (c *Cache) Pipeline() *pipeline.Pipeline { return c.p }
+
+// emcSize is the number of exact-match entries per worker (a power of two).
+const emcSize = 8192
+
+type emcEntry struct {
+	key flow.Key
+	e   *Entry
+}
+
+// Worker is one worker goroutine's view of the cache: its own exact-match
+// cache and counters. A Worker must not be used by two goroutines at once.
+type Worker struct {
+	c   *Cache
+	emc *[emcSize]emcEntry
+
+	// Counters, written only by the owning goroutine with atomic stores so
+	// that Stats may read them.
+	emcHits, mfHits, misses atomic.Uint64
+}
+
+// NewWorker returns a worker with an empty exact-match cache.
+func (c *Cache) NewWorker() *Worker {
+	return &Worker{c: c, emc: new([emcSize]emcEntry)}
+}
+
+// Lookup returns the entry whose actions apply to a packet with key k,
+// translating it on a miss. hash is k.Hash(). The returned entry is valid
+// at the pipeline's current generation. The caller counts the packet with
+// Entry.Hit.
+func (w *Worker) Lookup(k *flow.Key, hash uint64) *Entry {
+	gen := w.c.p.Gen()
+	i1 := hash & (emcSize - 1)
+	i2 := (hash >> 32) & (emcSize - 1)
+	if s := &w.emc[i1]; s.e != nil && sameKey(&s.key, k) {
+		if e := s.e; !e.dead.Load() && e.gen.Load() == gen {
+			w.emcHits.Store(w.emcHits.Load() + 1)
+			return e
+		}
+	} else if s := &w.emc[i2]; s.e != nil && sameKey(&s.key, k) {
+		if e := s.e; !e.dead.Load() && e.gen.Load() == gen {
+			w.emcHits.Store(w.emcHits.Load() + 1)
+			return e
+		}
+	}
+	return w.slowLookup(k, i1, i2, gen)
+}
+
+func (w *Worker) slowLookup(k *flow.Key, i1, i2 uint64, gen uint64) *Entry {
+	e := w.c.mf.lookup(k)
+	if e != nil && e.gen.Load() != gen {
+		e = w.c.revalidate(e, k)
+	} else if e != nil {
+		w.mfHits.Store(w.mfHits.Load() + 1)
+	}
+	if e == nil {
+		w.misses.Store(w.misses.Load() + 1)
+		e = w.c.upcall(k)
+	}
+	if e.dead.Load() {
+		return e // not cached (table full or raced); valid for this packet
+	}
+	// Replace the slot whose entry is dead, else the first.
+	s := &w.emc[i1]
+	if s.e != nil && !s.e.dead.Load() {
+		if t := &w.emc[i2]; t.e == nil || t.e.dead.Load() {
+			s = t
+		}
+	}
+	s.key, s.e = *k, e
+	return e
+}
+
+// sameKey compares keys except the pipeline-only words, which are zero for
+// every packet entering the switch.
+func sameKey(a, b *flow.Key) bool {
+	x, y := a.Words(), b.Words()
+	for i := flow.PipelineWords; i < flow.KeyWords; i++ {
+		if x[i] != y[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// upcall translates k and installs the result.
+func (c *Cache) upcall(k *flow.Key) *Entry {
+	c.upcalls.Add(1)
+	res := c.p.Translate(k, pipeline.Options{})
+	return c.install(k, res)
+}
+
+func (c *Cache) install(k *flow.Key, res *pipeline.Result) *Entry {
+	mask := res.Mask
+	e := &Entry{Key: k.Apply(&mask), Mask: &mask, Actions: res.Actions, Drop: res.Drop,
+		rules: res.Rules, learned: res.Learned, created: time.Now().UnixNano()}
+	e.gen.Store(res.Gen)
+	if c.mf.count.Load() >= int64(c.cfg.MaxEntries) {
+		c.notCached.Add(1)
+		e.dead.Store(true)
+		c.credit(e, 1) // nobody else will push its rules' counts
+		return e
+	}
+	// An entry with the same key and mask (installed by another worker
+	// meanwhile, or an older translation that overlapping megaflows hid
+	// from the lookup) is replaced: this translation is the newer one.
+	if old := c.mf.insert(e); old != nil {
+		c.sweepMu.Lock()
+		c.pushLocked(old, 0)
+		c.sweepMu.Unlock()
+	}
+	return e
+}
+
+// credit pushes one uncached packet's hit to the rules it matched.
+func (c *Cache) credit(e *Entry, packets uint64) {
+	now := c.p.Now()
+	for _, r := range e.rules {
+		r.Stats.Add(packets, 0, now)
+	}
+}
+
+// revalidate retranslates k, which hit e at an older generation. If the
+// translation is unchanged e is valid again; otherwise e is replaced.
+func (c *Cache) revalidate(e *Entry, k *flow.Key) *Entry {
+	c.revalidations.Add(1)
+	res := c.p.Translate(k, pipeline.Options{})
+	if res.Mask == *e.Mask && action.Equal(res.Actions, e.Actions) {
+		e.gen.Store(res.Gen)
+		// The rules may be new objects with the same behaviour (a modify):
+		// credit the ones the packet now hits from now on.
+		c.sweepMu.Lock()
+		if !sameRules(e.rules, res.Rules) {
+			c.pushLocked(e, time.Now().UnixNano())
+			e.rules = res.Rules
+		}
+		e.learned = res.Learned
+		c.sweepMu.Unlock()
+		return e
+	}
+	c.replaced.Add(1)
+	c.retire(e)
+	return c.install(k, res)
+}
+
+func sameRules(a, b []*flow.Rule) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// retire removes e and pushes its last counts.
+func (c *Cache) retire(e *Entry) {
+	c.mf.remove(e)
+	c.sweepMu.Lock()
+	c.pushLocked(e, time.Now().UnixNano())
+	c.sweepMu.Unlock()
+}
+
+// pushLocked credits e's rules with the packets e counted since the last
+// push and refreshes the MACs its traffic keeps alive.
+func (c *Cache) pushLocked(e *Entry, _ int64) {
+	pk, by := e.packets.Load(), e.bytes.Load()
+	dp, db := pk-e.pushedPackets, by-e.pushedBytes
+	used := e.used.Load()
+	if dp == 0 {
+		return
+	}
+	e.pushedPackets, e.pushedBytes = pk, by
+	t := time.Unix(0, used)
+	for _, r := range e.rules {
+		r.Stats.Add(dp, db, t)
+	}
+	if used != e.pushedUsed {
+		e.pushedUsed = used
+		for _, l := range e.learned {
+			c.p.MACs().Refresh(l.VLAN, l.MAC, l.Port, t)
+		}
+	}
+}
+
+// PushStats credits rules with the traffic their cached entries carried,
+// so that dumps and idle timeouts see it.
+func (c *Cache) PushStats() {
+	c.sweepMu.Lock()
+	defer c.sweepMu.Unlock()
+	now := time.Now().UnixNano()
+	c.mf.each(func(e *Entry) { c.pushLocked(e, now) })
+}
+
+// Sweep is the periodic housekeeping: it pushes statistics, removes
+// megaflows idle for longer than MaxIdle and entries behind the current
+// generation that nobody revalidated, ages out MACs and expires rules. It
+// returns the rules that expired.
+func (c *Cache) Sweep(now time.Time) []pipeline.Expired {
+	c.PushStats()
+	idle := now.Add(-c.cfg.MaxIdle).UnixNano()
+	var victims []*Entry
+	c.mf.each(func(e *Entry) {
+		last := e.used.Load()
+		if last == 0 {
+			last = e.created
+		}
+		if last < idle {
+			victims = append(victims, e)
+		}
+	})
+	for _, e := range victims {
+		c.retire(e)
+	}
+	if c.p.MACs().Expire(c.p.Now()) > 0 {
+		c.p.Invalidate()
+	}
+	return c.p.Expire(c.p.Now())
+}
+
+// Flush removes every megaflow (their counts are pushed first).
+func (c *Cache) Flush() {
+	var all []*Entry
+	c.mf.each(func(e *Entry) { all = append(all, e) })
+	for _, e := range all {
+		c.retire(e)
+	}
+}
+
+// CountDrop counts a packet dropped for reason.
+func (c *Cache) CountDrop(reason action.DropReason) { c.drops[reason].Add(1) }
+
+// Stats are the cache's counters.
+type Stats struct {
+	Entries       int
+	Masks         int
+	Upcalls       uint64
+	Revalidations uint64
+	Replaced      uint64
+	NotCached     uint64
+	Drops         map[string]uint64
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() Stats {
+	s := Stats{
+		Entries: int(c.mf.count.Load()), Masks: len(*c.mf.subtables.Load()),
+		Upcalls: c.upcalls.Load(), Revalidations: c.revalidations.Load(), Replaced: c.replaced.Load(),
+		NotCached: c.notCached.Load(), Drops: map[string]uint64{},
+	}
+	for i := range c.drops {
+		if n := c.drops[i].Load(); n > 0 {
+			s.Drops[action.DropReason(i).String()] = n
+		}
+	}
+	return s
+}
+
+// WorkerStats are one worker's lookup counters.
+type WorkerStats struct {
+	EMCHits, MegaflowHits, Misses uint64
+}
+
+// Stats returns the worker's counters.
+func (w *Worker) Stats() WorkerStats {
+	return WorkerStats{EMCHits: w.emcHits.Load(), MegaflowHits: w.mfHits.Load(), Misses: w.misses.Load()}
+}
+
+// Entries calls fn for each megaflow (for dumps and tests).
+func (c *Cache) Entries(fn func(*Entry)) { c.mf.each(fn) }
+
+// LookupMegaflow returns the megaflow k falls in, or nil, without
+// translating or checking the entry's generation (benchmarks and dumps).
+func (c *Cache) LookupMegaflow(k *flow.Key) *Entry { return c.mf.lookup(k) }

@@ -1,0 +1,261 @@
+package cache_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/dvs-project/dvs/internal/action"
+	"github.com/dvs-project/dvs/internal/cache"
+	"github.com/dvs-project/dvs/internal/feature/vlan"
+	"github.com/dvs-project/dvs/internal/flow"
+	"github.com/dvs-project/dvs/internal/flowtext"
+	"github.com/dvs-project/dvs/internal/packet"
+	"github.com/dvs-project/dvs/internal/packet/testframe"
+	"github.com/dvs-project/dvs/internal/pipeline"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func mustAdd(tb testing.TB, p *pipeline.Pipeline, s string) {
+	tb.Helper()
+	r, err := flowtext.ParseRule(s)
+	if err != nil {
+		tb.Fatalf("ParseRule(%q): %v", s, err)
+	}
+	if err := p.AddRule(r); err != nil {
+		tb.Fatalf("AddRule(%q): %v", s, err)
+	}
+}
+
+func seed(t *testing.T) uint64 {
+	if s := os.Getenv("DVS_TEST_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	return 1
+}
+
+// TestNoStaleEntries changes rules, MACs, ports and VLANs at random under
+// a stream of packets and checks that every packet gets exactly what a
+// fresh translation at that moment gives.
+func TestNoStaleEntries(t *testing.T) {
+	s := seed(t)
+	rng := rand.New(rand.NewPCG(s, s))
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	p := pipeline.New(pipeline.Config{Now: clk.now})
+	mustAdd(t, p, "priority=0,actions=NORMAL")
+	c := cache.New(p, cache.Config{})
+	w := c.NewWorker()
+	for no := uint32(1); no <= 4; no++ {
+		if err := p.SetPort(pipeline.Port{No: no, Name: fmt.Sprint("p", no), Up: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A pool of frames over 4 ports, 4 MACs (and broadcast), 3 VLAN
+	// states and a few L3/L4 variations.
+	var keys []flow.Key
+	macs := [][6]byte{testframe.MAC(1), testframe.MAC(2), testframe.MAC(3), testframe.MAC(4), testframe.Broadcast}
+	for in := uint32(1); in <= 4; in++ {
+		for _, src := range macs[:4] {
+			for _, dst := range macs {
+				for _, tags := range [][]testframe.Tag{nil, {{VID: 10}}, {{VID: 20}}} {
+					f := testframe.Frame{Src: src, Dst: dst, VLANs: tags, Src4: netip.MustParseAddr("198.51.100.1"),
+						Dst4: netip.AddrFrom4([4]byte{198, 51, 100, byte(rng.IntN(4))}), Proto: []uint8{6, 17}[rng.IntN(2)],
+						SrcPort: uint16(rng.IntN(3)), DstPort: uint16(80 + rng.IntN(2)), TTL: uint8(1 + rng.IntN(3))}
+					var k flow.Key
+					packet.Parse(f.Bytes(), in, &k)
+					keys = append(keys, k)
+				}
+			}
+		}
+	}
+	var added []string
+	randomRule := func() string {
+		m := fmt.Sprintf("priority=%d", 1+rng.IntN(300))
+		if rng.IntN(2) == 0 {
+			m += fmt.Sprintf(",in_port=%d", 1+rng.IntN(4))
+		}
+		if rng.IntN(3) == 0 {
+			m += fmt.Sprintf(",dl_dst=%s", mac(macs[rng.IntN(5)]))
+		}
+		acts := []string{"drop", "NORMAL", fmt.Sprintf("output:%d", 1+rng.IntN(4)), "mod_vlan_vid:30,output:2",
+			"strip_vlan,output:3", "dec_ttl,output:4", "flood"}
+		if rng.IntN(2) == 0 {
+			m += fmt.Sprintf(",ip,nw_dst=198.51.100.%d/%d", rng.IntN(4), 30+rng.IntN(3))
+			if rng.IntN(2) == 0 {
+				m += fmt.Sprintf(",tcp,tp_dst=%d", 80+rng.IntN(2))
+				acts = append(acts, "mod_tp_dst:8080,output:1")
+			}
+			acts = append(acts, "mod_nw_dst:203.0.113.1,NORMAL")
+		}
+		return m + ",actions=" + acts[rng.IntN(len(acts))]
+	}
+
+	checked, hits := 0, 0
+	for step := 0; step < 50000; step++ {
+		switch op := rng.IntN(1000); {
+		case op < 10:
+			s := randomRule()
+			mustAdd(t, p, s)
+			added = append(added, s)
+		case op < 18 && len(added) > 0:
+			i := rng.IntN(len(added))
+			spec, err := flowtext.ParseFlowSpec(added[i][:len(added[i])-len(afterActions(added[i]))])
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.DeleteRules(pipeline.Filter{Table: flow.TableAll, Match: spec.Match, Strict: true, Priority: spec.Priority, OutPort: flow.PortAny})
+			added = append(added[:i], added[i+1:]...)
+		case op < 21:
+			p.MACs().Flush(0)
+			p.Invalidate()
+		case op < 24:
+			no := uint32(1 + rng.IntN(4))
+			cfg := []vlan.Config{{}, {Mode: vlan.Access, Tag: 10}, {Mode: vlan.Access, Tag: 20}, {Mode: vlan.Trunk, Native: 10}}[rng.IntN(4)]
+			if err := p.SetPort(pipeline.Port{No: no, Name: fmt.Sprint("p", no), Up: true, VLAN: cfg}); err != nil {
+				t.Fatal(err)
+			}
+		case op < 27:
+			p.SetPortUp(uint32(1+rng.IntN(4)), rng.IntN(3) != 0)
+		case op < 30:
+			clk.t = clk.t.Add(time.Duration(rng.IntN(400)) * time.Second)
+			c.Sweep(clk.t)
+		default:
+			k := keys[rng.IntN(len(keys))]
+			before := c.Stats().Upcalls + c.Stats().Revalidations
+			e := w.Lookup(&k, k.Hash())
+			if c.Stats().Upcalls+c.Stats().Revalidations == before {
+				hits++
+			}
+			fresh := p.Translate(&k, pipeline.Options{NoLearn: true})
+			if !action.Equal(e.Actions, fresh.Actions) {
+				tr := &pipeline.Trace{}
+				p.Translate(&k, pipeline.Options{NoLearn: true, Trace: tr})
+				t.Fatalf("step %d (seed %d): cached %s, fresh translation %s\nkey %s\ntrace:\n%s",
+					step, s, action.Format(e.Actions), action.Format(fresh.Actions), flowtext.FormatKey(&k), tr)
+			}
+			if !e.Key.EqualMasked(&k, e.Mask) && !e.Dead() {
+				t.Fatalf("step %d: entry does not cover its key", step)
+			}
+			checked++
+		}
+	}
+	// MACs flapping between ports (the pool sends every MAC from every
+	// port) revalidate often; what matters is that many packets were
+	// served from the caches between changes.
+	if hits < checked/10 {
+		t.Errorf("only %d of %d packets hit a cache without translation; the test does not exercise the caches", hits, checked)
+	}
+	t.Logf("checked %d packets, %d cache hits, stats %+v", checked, hits, c.Stats())
+}
+
+func afterActions(s string) string {
+	for i := 0; i+8 <= len(s); i++ {
+		if s[i:i+8] == ",actions" {
+			return s[i:]
+		}
+	}
+	return ""
+}
+
+func mac(m [6]byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+func TestLookupHitAllocs(t *testing.T) {
+	p := pipeline.New(pipeline.Config{})
+	mustAdd(t, p, "priority=0,actions=output:2")
+	c := cache.New(p, cache.Config{})
+	w := c.NewWorker()
+	var k flow.Key
+	packet.Parse(testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1, 2), 1, &k)
+	w.Lookup(&k, k.Hash())
+	if a := testing.AllocsPerRun(1000, func() { w.Lookup(&k, k.Hash()) }); a != 0 {
+		t.Errorf("exact-match hit allocates %v times", a)
+	}
+	// A megaflow hit: a different key under the same mask.
+	var k2 flow.Key
+	packet.Parse(testframe.UDP4(testframe.MAC(3), testframe.MAC(4), 5, 6), 1, &k2)
+	w2 := c.NewWorker()
+	w2.Lookup(&k2, k2.Hash())
+	if s := c.Stats(); s.Upcalls != 1 {
+		t.Errorf("second flow in the same megaflow caused an upcall: %+v", s)
+	}
+}
+
+// BenchmarkMegaflowHit looks up keys in a megaflow cache holding entries in
+// 10 masks, bypassing the exact-match cache.
+func BenchmarkMegaflowHit(b *testing.B) {
+	p := pipeline.New(pipeline.Config{})
+	// Ten rules with ten different masks, each forwarding one kind of
+	// traffic; megaflows inherit their masks.
+	rules := []string{
+		"priority=100,in_port=1,ip,nw_dst=198.51.100.10,actions=output:2",
+		"priority=99,in_port=1,ip,nw_dst=198.51.100.0/30,actions=output:2",
+		"priority=98,in_port=1,tcp,tp_dst=80,actions=output:2",
+		"priority=97,in_port=1,udp,tp_dst=53,actions=output:2",
+		"priority=96,in_port=1,ip,nw_src=203.0.113.0/24,actions=output:2",
+		"priority=95,in_port=1,dl_src=02:00:00:00:00:07,actions=output:2",
+		"priority=94,in_port=1,dl_dst=02:00:00:00:00:08,actions=output:2",
+		"priority=93,in_port=1,dl_vlan=10,actions=output:2",
+		"priority=92,in_port=1,ip,nw_tos=32,actions=output:2",
+		"priority=91,in_port=1,actions=output:2",
+	}
+	for _, r := range rules {
+		mustAdd(b, p, r)
+	}
+	for no := uint32(1); no <= 2; no++ {
+		_ = p.SetPort(pipeline.Port{No: no, Name: fmt.Sprint("p", no), Up: true})
+	}
+	c := cache.New(p, cache.Config{})
+	// Build a key per rule and warm the cache with each.
+	base := testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Src4: netip.MustParseAddr("198.51.100.1"),
+		Dst4: netip.MustParseAddr("198.51.100.200"), Proto: 17, SrcPort: 1, DstPort: 9}
+	variants := []func(f *testframe.Frame){
+		func(f *testframe.Frame) { f.Dst4 = netip.MustParseAddr("198.51.100.10") },
+		func(f *testframe.Frame) { f.Dst4 = netip.MustParseAddr("198.51.100.2") },
+		func(f *testframe.Frame) { f.Proto = 6; f.DstPort = 80 },
+		func(f *testframe.Frame) { f.DstPort = 53 },
+		func(f *testframe.Frame) { f.Src4 = netip.MustParseAddr("203.0.113.4") },
+		func(f *testframe.Frame) { f.Src = testframe.MAC(7) },
+		func(f *testframe.Frame) { f.Dst = testframe.MAC(8) },
+		func(f *testframe.Frame) { f.VLANs = []testframe.Tag{{VID: 10}} },
+		func(f *testframe.Frame) { f.Proto = 1 },
+		func(f *testframe.Frame) { f.EthType = 0x88b5; f.Src4 = netip.Addr{} },
+	}
+	keys := make([]flow.Key, 0, 1024)
+	for i := 0; i < 1024; i++ {
+		f := base
+		variants[i%len(variants)](&f)
+		f.SrcPort = uint16(i) // many distinct exact keys per megaflow
+		var k flow.Key
+		packet.Parse(f.Bytes(), 1, &k)
+		keys = append(keys, k)
+	}
+	w := c.NewWorker()
+	for i := range keys {
+		w.Lookup(&keys[i], keys[i].Hash())
+	}
+	if s := c.Stats(); s.Masks < 10 {
+		b.Fatalf("cache has %d masks, want at least 10: %+v", s.Masks, s)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := &keys[i&1023]
+		if c.LookupMegaflow(k) == nil {
+			b.Fatal("megaflow miss")
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package classifier_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/dvs-project/dvs/internal/classifier"
+	"github.com/dvs-project/dvs/internal/flow"
+)
+
+// templatesWithMasks returns n templates with n distinct masks, each with
+// at least 12 bits of its own besides eth_type and nw_proto (so that rules
+// with the same mask mostly differ).
+func templatesWithMasks(g *gen, n int) []template {
+	var ts []template
+	seen := map[flow.Mask]bool{}
+	for len(ts) < n {
+		t := g.template()
+		m := g.match(&t).Mask
+		if seen[m] || m.Bits()-t.fixed.Mask.Bits() < 12 {
+			continue
+		}
+		seen[m] = true
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// benchClassifier returns a classifier with nRules rules over nMasks masks
+// and packets for it: nine in ten derived from a rule (a fifth of those
+// perturbed), the rest random pool packets. Each mask is a class of rules
+// with its own band of ten priorities, as in a real pipeline.
+func benchClassifier(g *gen, nRules, nMasks int) (*classifier.Classifier, []flow.Key) {
+	ts := templatesWithMasks(g, nMasks)
+	bands := make([]int, len(ts))
+	for i := range bands {
+		bands[i] = 100 * (1 + g.rnd.IntN(40))
+	}
+	c := classifier.New()
+	var rules []*flow.Rule
+	for i := range nRules {
+		ti := i % len(ts) // every mask gets rules
+		r := &flow.Rule{Match: g.match(&ts[ti]), Priority: uint16(bands[ti] + g.rnd.IntN(10))}
+		rules = append(rules, r)
+	}
+	if err := c.Apply(rules, nil); err != nil {
+		panic(err)
+	}
+	if c.Subtables() != nMasks {
+		panic(fmt.Sprintf("%d subtables, want %d", c.Subtables(), nMasks))
+	}
+	keys := make([]flow.Key, 4096)
+	for i := range keys {
+		if g.rnd.IntN(10) == 0 {
+			keys[i] = g.packet()
+		} else {
+			keys[i] = g.packetFor(&rules[g.rnd.IntN(len(rules))].Match, 20)
+		}
+	}
+	return c, keys
+}
+
+func BenchmarkClassifierLookup(b *testing.B) {
+	c, keys := benchClassifier(newGen(42), 1000, 30)
+	hits := 0
+	for _, k := range keys {
+		if c.Lookup(&k, nil) != nil {
+			hits++
+		}
+	}
+	for _, wcOn := range []bool{true, false} {
+		b.Run(fmt.Sprintf("wc=%v", wcOn), func(b *testing.B) {
+			b.ReportAllocs()
+			var wc flow.Mask
+			i := 0
+			start := time.Now()
+			for b.Loop() {
+				k := &keys[i&(len(keys)-1)]
+				i++
+				if wcOn {
+					wc = flow.Mask{}
+					c.Lookup(k, &wc)
+				} else {
+					c.Lookup(k, nil)
+				}
+			}
+			b.ReportMetric(float64(i)/time.Since(start).Seconds()/1e6, "Mlookups/s")
+			b.ReportMetric(float64(hits)/float64(len(keys)), "hit-ratio")
+		})
+	}
+}
+
+// randomMatch returns a match of shape t with random values wherever the
+// mask looks, so matches rarely repeat.
+func randomMatch(g *gen, t *template) flow.Match {
+	m := g.match(t)
+	k := g.randomKey()
+	kw, mw, fw, fm := k.Words(), m.Mask.Words(), t.fixed.Key.Words(), t.fixed.Mask.Words()
+	for i := range kw {
+		kw[i] = kw[i]&mw[i]&^fm[i] | fw[i]
+	}
+	m.Key = k
+	return m
+}
+
+// BenchmarkClassifierInsert inserts 100,000 rules over 30 masks, one Insert
+// at a time and in batches of 1,000.
+func BenchmarkClassifierInsert(b *testing.B) {
+	const n = 100000
+	g := newGen(43)
+	ts := templatesWithMasks(g, 30)
+	rules := make([]*flow.Rule, n)
+	for i := range rules {
+		t := &ts[i%len(ts)]
+		rules[i] = &flow.Rule{Match: randomMatch(g, t), Priority: uint16(g.rnd.IntN(65536))}
+	}
+	for _, batch := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			b.ReportAllocs()
+			var total time.Duration
+			for b.Loop() {
+				c := classifier.New()
+				start := time.Now()
+				for i := 0; i < n; i += batch {
+					if err := c.Apply(rules[i:i+batch], nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				total += time.Since(start)
+				if c.Len() != n {
+					b.Fatalf("Len = %d", c.Len())
+				}
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/n, "ns/insert")
+		})
+	}
+}
+
+// BenchmarkClassifierRemove removes 100,000 rules one at a time.
+func BenchmarkClassifierRemove(b *testing.B) {
+	const n = 100000
+	g := newGen(44)
+	ts := templatesWithMasks(g, 30)
+	rules := make([]*flow.Rule, n)
+	for i := range rules {
+		rules[i] = &flow.Rule{Match: randomMatch(g, &ts[i%len(ts)]), Priority: uint16(g.rnd.IntN(65536))}
+	}
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		c := classifier.New()
+		if err := c.Apply(rules, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		for _, r := range rules {
+			c.Remove(r)
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/n, "ns/remove")
+}

@@ -1,0 +1,367 @@
+// Package classifier finds the highest-priority rule of one OpenFlow table
+// that matches a flow key, and reports which key bits it examined on the way
+// so that the answer can be cached as a megaflow (key + mask).
+//
+// # Lookup
+//
+// Rules are grouped by mask into subtables (tuple space search). Each
+// subtable is a hash table from masked key to a node holding the rules with
+// exactly that match, highest priority first. A lookup:
+//
+//  1. Loads the published snapshot: a version, and the subtables sorted by
+//     the highest priority each holds, each with the slot arrays of its
+//     tables.
+//  2. Visits the subtables in that order and stops as soon as the best rule
+//     found has at least the next subtable's highest priority: nothing later
+//     can beat it, so nothing later is examined or added to the mask.
+//  3. In a subtable, hashes the key's masked bits one stage at a time
+//     (pipeline state, tunnel and in_port; then L2; L3; L4). After each
+//     stage but the last it probes the set of the subtable's node hashes up
+//     to that stage; a miss proves that no rule of the subtable matches, and
+//     only the mask bits of the stages hashed so far join the examined bits.
+//     This keeps megaflows tight: one rule on TCP ports does not make every
+//     non-TCP megaflow match ports. (A hash collision that lets a probe hit
+//     only means more bits are examined, which is always safe.)
+//  4. After the last stage all of the subtable's mask bits join the
+//     examined bits, and the node table is probed with the full hash; a
+//     node found is checked word by word against the key. Its first rule
+//     visible at the snapshot's version is the subtable's answer, and
+//     replaces the best so far when its priority is higher.
+//  5. Checks that no rule its version still needed was unlinked meanwhile
+//     (see below), and otherwise starts over.
+//
+// Any key that agrees with the looked-up key on the examined bits takes the
+// same path: the same stage probes miss, the same nodes are found, and the
+// same early exit is taken, so it gets the same answer.
+//
+// # Concurrency and versions
+//
+// Lookups take no locks. One writer at a time (the Classifier serializes
+// them) changes the tables by atomic stores that readers see whole, or
+// builds new slot arrays and publishes a new snapshot. A batch becomes
+// visible at once through versions, as in Open vSwitch: every rule carries
+// the version from which it is visible and the version from which it is
+// removed, and a lookup reads at the version of its snapshot. Applying a
+// batch inserts the new rules, invisible to current readers, marks the
+// removed ones, publishes the next version, and only then unlinks the
+// removed rules. A lookup that started before the publication may still
+// need them; it notices the unlinking through the reclaimed version and
+// retries at the new version. Go's garbage collector frees what is unlinked
+// once no reader holds it.
+package classifier
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dvs-project/dvs/internal/flow"
+)
+
+// ErrRuleExists is returned when a rule (the same *flow.Rule) is inserted
+// into a classifier that already holds it, or twice in one batch.
+var ErrRuleExists = errors.New("rule already in the classifier")
+
+// ErrNilRule is returned when a nil rule is inserted.
+var ErrNilRule = errors.New("nil rule")
+
+// never is the removal version of a rule that is not being removed.
+const never = ^uint64(0)
+
+// entry is one rule in a node.
+type entry struct {
+	rule   *flow.Rule
+	pri    uint16
+	add    uint64        // first version the rule is visible in
+	remove atomic.Uint64 // first version it is not; never while it stays
+	next   atomic.Pointer[entry]
+
+	// Writer-only state.
+	node  *node
+	st    *subtable
+	dying bool // being removed by the batch in progress
+}
+
+func (e *entry) visible(v uint64) bool { return e.add <= v && v < e.remove.Load() }
+
+// Classifier is a tuple-space-search classifier for one flow table. Lookup,
+// Len and Rules may be called from any number of goroutines at any time;
+// Insert, Remove, Apply and Find serialize among themselves.
+type Classifier struct {
+	snap      atomic.Pointer[snapshot]
+	reclaimed atomic.Uint64 // the newest version whose removals were unlinked
+	seed      uint64
+
+	mu        sync.Mutex
+	index     map[*flow.Rule]*entry
+	byMask    map[flow.Mask]*subtable
+	subtables []*subtable
+	n         int
+	dirty     bool // subtables, their highest priorities or their slot arrays changed
+}
+
+// New returns an empty classifier.
+func New() *Classifier {
+	c := &Classifier{
+		seed:   rand.Uint64(),
+		index:  map[*flow.Rule]*entry{},
+		byMask: map[flow.Mask]*subtable{},
+	}
+	c.snap.Store(&snapshot{})
+	return c
+}
+
+// Len returns the number of rules visible to lookups.
+func (c *Classifier) Len() int { return c.snap.Load().n }
+
+// Subtables returns the number of distinct masks (subtables) in use.
+func (c *Classifier) Subtables() int { return len(c.snap.Load().subs) }
+
+// Insert adds r, which must not be in the classifier already; it is visible
+// to lookups when Insert returns. The classifier keeps r; r.Match (which
+// must be normalized) and r.Priority must not change while it is held.
+// Insert never replaces a rule: a rule with the same match and priority
+// coexists with r, and OpenFlow add and modify semantics are the caller's,
+// built on Find.
+func (c *Classifier) Insert(r *flow.Rule) error {
+	return c.Apply([]*flow.Rule{r}, nil)
+}
+
+// Remove removes r (compared by pointer) and reports whether it was present.
+func (c *Classifier) Remove(r *flow.Rule) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.index[r]
+	if e == nil {
+		return false
+	}
+	e.dying = true
+	c.apply(nil, []*entry{e})
+	return true
+}
+
+// Apply removes the rules in removes (by pointer; absent ones are ignored)
+// and then inserts the rules in inserts, so that a lookup sees either the
+// classifier before the batch or after it, never a mix. It fails, changing
+// nothing, if an insert is nil or is already in the classifier (and not
+// removed by the same batch) or appears twice.
+func (c *Classifier) Apply(inserts, removes []*flow.Rule) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	var dead []*entry
+	for _, r := range removes {
+		if e := c.index[r]; e != nil && !e.dying {
+			e.dying = true
+			dead = append(dead, e)
+		}
+	}
+	if err := c.check(inserts); err != nil {
+		for _, e := range dead {
+			e.dying = false
+		}
+		return err
+	}
+	c.apply(inserts, dead)
+	return nil
+}
+
+// check validates a batch's inserts.
+func (c *Classifier) check(inserts []*flow.Rule) error {
+	var seen map[*flow.Rule]bool
+	if len(inserts) > 1 {
+		seen = make(map[*flow.Rule]bool, len(inserts))
+	}
+	for _, r := range inserts {
+		if r == nil {
+			return fmt.Errorf("inserting rule: %w", ErrNilRule)
+		}
+		if e := c.index[r]; (e != nil && !e.dying) || seen[r] {
+			return fmt.Errorf("inserting rule at priority %d: %w", r.Priority, ErrRuleExists)
+		}
+		if seen != nil {
+			seen[r] = true
+		}
+	}
+	return nil
+}
+
+// apply runs a validated batch; dead are the entries to remove, already
+// marked dying.
+func (c *Classifier) apply(inserts []*flow.Rule, dead []*entry) {
+	if len(inserts) == 0 && len(dead) == 0 {
+		return
+	}
+	old := c.snap.Load()
+	v := old.version + 1
+	for _, e := range dead {
+		e.remove.Store(v)
+		delete(c.index, e.rule)
+		c.n--
+	}
+	for _, r := range inserts {
+		c.insert(r, v)
+	}
+	c.publish(v)
+	if len(dead) == 0 {
+		return
+	}
+	// Readers that loaded an older version may still need the dead entries;
+	// from here on they retry.
+	c.reclaimed.Store(v)
+	for _, e := range dead {
+		c.unlink(e)
+	}
+	if c.dirty {
+		c.publish(v)
+	}
+}
+
+// publish makes version v and the current subtable order visible.
+func (c *Classifier) publish(v uint64) {
+	subs := c.snap.Load().subs
+	if c.dirty {
+		subs = make([]subRef, len(c.subtables))
+		for i, st := range c.subtables {
+			subs[i] = st.ref()
+		}
+		slices.SortStableFunc(subs, func(a, b subRef) int { return int(b.maxPri) - int(a.maxPri) })
+		c.dirty = false
+	}
+	c.snap.Store(&snapshot{version: v, subs: subs, n: c.n})
+}
+
+// insert adds r, visible from version v.
+func (c *Classifier) insert(r *flow.Rule, v uint64) {
+	st := c.byMask[r.Match.Mask]
+	if st == nil {
+		st = newSubtable(&r.Match.Mask)
+		st.pos = len(c.subtables)
+		c.byMask[r.Match.Mask] = st
+		c.subtables = append(c.subtables, st)
+		c.dirty = true
+	}
+	kw := r.Match.Key.Words()
+	var hs [numStages]uint64
+	h := st.hashes(c.seed, kw, &hs)
+	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), h, kw, st.words)
+	if n == nil {
+		n = newNode(h, len(st.words))
+		for i, w := range st.words {
+			n.vals[i] = kw[w.idx] & w.m
+		}
+		st.addNode(n, &hs)
+		c.dirty = c.dirty || st.stale
+	}
+
+	e := &entry{rule: r, pri: r.Priority, add: v, node: n, st: st}
+	e.remove.Store(never)
+	// Ties go after the rules already there, so Find and lookups keep
+	// answering with the older rule.
+	var pred *entry
+	cur := n.head.Load()
+	for cur != nil && cur.pri >= e.pri {
+		pred, cur = cur, cur.next.Load()
+	}
+	e.next.Store(cur)
+	if pred == nil {
+		n.head.Store(e)
+	} else {
+		pred.next.Store(e)
+	}
+
+	if old := st.prios.max(); st.n == 0 || e.pri > old {
+		c.dirty = true
+	}
+	st.prios.add(e.pri)
+	st.n++
+	c.index[r] = e
+	c.n++
+}
+
+// unlink physically removes a dead entry, its node when it was the node's
+// last entry, and its subtable when it was the subtable's last.
+func (c *Classifier) unlink(e *entry) {
+	n, st := e.node, e.st
+	var pred *entry
+	for cur := n.head.Load(); cur != e; cur = cur.next.Load() {
+		pred = cur
+	}
+	// e keeps its next pointer, so a reader standing on e walks on.
+	if pred == nil {
+		n.head.Store(e.next.Load())
+	} else {
+		pred.next.Store(e.next.Load())
+	}
+	if n.head.Load() == nil {
+		st.delNode(n, c.seed)
+		c.dirty = c.dirty || st.stale
+	}
+
+	oldMax := st.prios.max()
+	st.prios.remove(e.pri)
+	st.n--
+	if st.n == 0 {
+		last := c.subtables[len(c.subtables)-1]
+		last.pos = st.pos
+		c.subtables[st.pos] = last
+		c.subtables[len(c.subtables)-1] = nil
+		c.subtables = c.subtables[:len(c.subtables)-1]
+		delete(c.byMask, st.mask)
+		c.dirty = true
+	} else if st.prios.max() != oldMax {
+		c.dirty = true
+	}
+}
+
+// Find returns the rule whose match is exactly m and whose priority is
+// priority, or nil. When several such rules were inserted it returns the
+// one inserted first.
+func (c *Classifier) Find(m *flow.Match, priority uint16) *flow.Rule {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.byMask[m.Mask]
+	if st == nil {
+		return nil
+	}
+	kw := m.Key.Words()
+	var hs [numStages]uint64
+	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), st.hashes(c.seed, kw, &hs), kw, st.words)
+	if n == nil {
+		return nil
+	}
+	for e := n.head.Load(); e != nil && e.pri >= priority; e = e.next.Load() {
+		if e.pri == priority {
+			return e.rule
+		}
+	}
+	return nil
+}
+
+// Rules calls fn for every rule visible to lookups when Rules is called, in
+// no particular order, until fn returns false. It takes no locks: fn may
+// change the classifier, and a rule removed meanwhile may or may not be
+// reported.
+func (c *Classifier) Rules(fn func(*flow.Rule) bool) {
+	s := c.snap.Load()
+	for _, ref := range s.subs {
+		each := func(n *node) bool {
+			for e := n.head.Load(); e != nil; e = e.next.Load() {
+				if e.visible(s.version) && !fn(e.rule) {
+					return false
+				}
+			}
+			return true
+		}
+		if ref.one != nil {
+			if !each(ref.one) {
+				return
+			}
+		} else if !eachNode(ref.nodes, each) {
+			return
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package classifier
+
+import (
+	"sync/atomic"
+
+	"github.com/dvs-project/dvs/internal/flow"
+)
+
+// snapshot is what a lookup reads: a version and the subtables in the order
+// to visit them. It is immutable once published.
+type snapshot struct {
+	version uint64
+	subs    []subRef
+	n       int
+}
+
+// subRef is a subtable in a snapshot: everything a lookup reads before it
+// reaches a node, laid out so that it comes from the snapshot's array.
+type subRef struct {
+	maxPri uint16
+	checks int32 // stages with a hash set: all but the last
+	stages [numStages - 1]stageRef
+	last   []wordMask // the last stage's bits
+	words  []wordMask // all bits
+	nodes  []atomic.Pointer[node]
+	shift  uint8 // shiftFor(len(nodes))
+	one    *node // the only node, when there is one; nodes is nil then
+	st     *subtable
+}
+
+// stageRef is a stage of a subtable but the last.
+type stageRef struct {
+	words []wordMask // the stage's bits
+	cum   []wordMask // the bits of this stage and the ones before it
+	set   []atomic.Uint64
+	shift uint8  // shiftFor(len(set))
+	one   uint64 // the only stored hash, when there is one; set is nil then
+}
+
+// Lookup returns the highest-priority rule that matches k, or nil. If wc is
+// not nil, Lookup sets in it every key bit it examined: any key that agrees
+// with k on the bits set in wc afterwards gets the same answer from the
+// classifier as it is now (the same rule, or one of the same priority when
+// several tie). Lookup does not allocate and borrows k and wc until it
+// returns.
+func (c *Classifier) Lookup(k *flow.Key, wc *flow.Mask) *flow.Rule {
+	kw := k.Words()
+	var ww *[flow.KeyWords]uint64
+	if wc != nil {
+		ww = wc.Words()
+	}
+	for {
+		s := c.snap.Load()
+		e := s.lookup(c.seed, kw, ww)
+		// A retry may leave extra bits in wc; more bits are always safe.
+		if c.reclaimed.Load() <= s.version {
+			if e == nil {
+				return nil
+			}
+			return e.rule
+		}
+	}
+}
+
+func (s *snapshot) lookup(seed uint64, kw, wc *[flow.KeyWords]uint64) *entry {
+	var best *entry
+	bestPri := int32(-1)
+	for i := range s.subs {
+		ref := &s.subs[i]
+		if bestPri >= int32(ref.maxPri) {
+			break
+		}
+		h, miss := ref.walk(seed, kw)
+		if miss >= 0 {
+			if wc != nil {
+				orInto(wc, ref.stages[miss].cum)
+			}
+			continue
+		}
+		if wc != nil {
+			orInto(wc, ref.words)
+		}
+		if e := ref.find(h, kw, s.version); e != nil && int32(e.pri) > bestPri {
+			best, bestPri = e, int32(e.pri)
+		}
+	}
+	return best
+}
+
+// walk hashes kw stage by stage, starting from seed. It returns the index
+// of the first stage whose hash no node has, or -1 and the hash of all
+// stages.
+func (ref *subRef) walk(seed uint64, kw *[flow.KeyWords]uint64) (uint64, int) {
+	h := seed
+	for j := range ref.checks {
+		sg := &ref.stages[j]
+		for _, w := range sg.words {
+			h = mix(h, kw[w.idx]&w.m)
+		}
+		v := setValue(h)
+		if sg.set == nil {
+			if sg.one != v {
+				return h, int(j)
+			}
+		} else if !hasHash(sg.set, sg.shift, v) {
+			return h, int(j)
+		}
+	}
+	for _, w := range ref.last {
+		h = mix(h, kw[w.idx]&w.m)
+	}
+	return h, -1
+}
+
+// find returns the highest-priority entry visible at version v of the node
+// whose key is kw, given its hash h, or nil.
+func (ref *subRef) find(h uint64, kw *[flow.KeyWords]uint64, v uint64) *entry {
+	n := ref.one
+	if n == nil {
+		n = findNode(ref.nodes, ref.shift, h, kw, ref.words)
+	} else if n.hash != h || !n.matches(kw, ref.words) {
+		n = nil
+	}
+	if n == nil {
+		return nil
+	}
+	for e := n.head.Load(); e != nil; e = e.next.Load() {
+		if e.visible(v) {
+			return e
+		}
+	}
+	return nil
+}

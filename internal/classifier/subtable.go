@@ -1,0 +1,247 @@
+package classifier
+
+import (
+	"math/bits"
+
+	"github.com/dvs-project/dvs/internal/flow"
+)
+
+// numStages is how many groups of key bits a lookup checks in turn.
+const numStages = 4
+
+// stageMasks[i] selects the key bits of stage i: pipeline state, tunnel and
+// in_port; then L2; then L3 (ARP's hardware addresses, which IPv6 ND's
+// link-layer options share, included); then L4 and everything else. The
+// stages are defined by bits rather than words because the key's words mix
+// layers (in_port shares a word with nw_src, the L2 addresses with the ARP
+// ones and the ports).
+var stageMasks = func() [numStages]flow.Mask {
+	var s [numStages]flow.Mask
+	s[0] = flow.Mask{Metadata: ^uint64(0), TunID: ^uint64(0), TunSrc: ^uint32(0), TunDst: ^uint32(0), InPort: ^uint32(0)}
+	for i := range s[0].Regs {
+		s[0].Regs[i] = ^uint32(0)
+	}
+	s[1] = flow.Mask{EthDst: allOnes6, EthSrc: allOnes6, EthType: 0xffff,
+		VLANs: [2]flow.VLAN{{TPID: 0xffff, TCI: 0xffff}, {TPID: 0xffff, TCI: 0xffff}}}
+	s[2] = flow.Mask{NwSrc: ^uint32(0), NwDst: ^uint32(0), IPv6Label: ^uint32(0),
+		IPv6Src: allOnes16, IPv6Dst: allOnes16, ArpSHA: allOnes6, ArpTHA: allOnes6,
+		NwProto: 0xff, NwTOS: 0xff, NwTTL: 0xff, NwFrag: 0xff}
+	last := flow.ExactMask()
+	lw := last.Words()
+	for i := range numStages - 1 {
+		for j, w := range s[i].Words() {
+			lw[j] &^= w
+		}
+	}
+	s[numStages-1] = last
+	return s
+}()
+
+var (
+	allOnes6  = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	allOnes16 = [16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+)
+
+// subtable holds the rules that share one mask.
+type subtable struct {
+	// Immutable after creation.
+	mask flow.Mask
+	// words are the mask's non-zero bits, stage by stage: words[:ends[i]]
+	// cover stages 0..i. A key word whose bits fall in two stages appears
+	// twice, with each stage's bits.
+	words   []wordMask
+	ends    [numStages]uint8
+	nstages int // stages in which mask has bits; ends beyond are unused
+
+	// Writer-only state. Lookups reach sets and table through the
+	// snapshot's view (see ref), so a change to that view must be
+	// published: a new slot array, or a set or table that had or has a
+	// single member, which the view holds by value.
+	//
+	// sets[i] holds the hash up to stage i of every node's key. The last
+	// stage has none: the node table takes its place.
+	sets  [numStages - 1]*hashSet
+	table *nodeTable
+	stale bool // the published view is out of date
+	prios prioSet
+	n     int // entries, including ones awaiting physical removal
+	pos   int // index in Classifier.subtables
+}
+
+func newSubtable(m *flow.Mask) *subtable {
+	st := &subtable{mask: *m}
+	mw := m.Words()
+	for i := range stageMasks {
+		sw := stageMasks[i].Words()
+		n := len(st.words)
+		for j, w := range mw {
+			if x := w & sw[j]; x != 0 {
+				st.words = append(st.words, wordMask{uint32(j), x})
+			}
+		}
+		if len(st.words) > n {
+			st.ends[st.nstages] = uint8(len(st.words))
+			st.nstages++
+		}
+	}
+	st.words = st.words[:len(st.words):len(st.words)]
+	for i := range st.nstages - 1 {
+		st.sets[i] = newHashSet(0)
+	}
+	st.table = newNodeTable(0)
+	return st
+}
+
+// ref returns the snapshot's view of st.
+func (st *subtable) ref() subRef {
+	r := subRef{maxPri: st.prios.max(), words: st.words, nodes: st.table.slots, shift: shiftFor(len(st.table.slots)), st: st}
+	start := 0
+	for i := range st.nstages {
+		end := int(st.ends[i])
+		if i == st.nstages-1 {
+			r.last = st.words[start:end:end]
+			break
+		}
+		r.stages[i] = stageRef{words: st.words[start:end:end], cum: st.words[:end:end]}
+		if set := st.sets[i]; set.used == 1 {
+			r.stages[i].one = set.only()
+		} else {
+			r.stages[i].set, r.stages[i].shift = set.slots, shiftFor(len(set.slots))
+		}
+		r.checks++
+		start = end
+	}
+	if st.table.used == 1 {
+		r.one, r.nodes = st.table.only(), nil
+	}
+	st.stale = false
+	return r
+}
+
+// hashes returns the hash of kw's masked bits and stores in hs[i] the hash
+// up to stage i.
+func (st *subtable) hashes(seed uint64, kw *[flow.KeyWords]uint64, hs *[numStages]uint64) uint64 {
+	h := seed
+	start := 0
+	for i := range st.nstages {
+		for _, w := range st.words[start:st.ends[i]] {
+			h = mix(h, kw[w.idx]&w.m)
+		}
+		start = int(st.ends[i])
+		hs[i] = h
+	}
+	return h
+}
+
+// addNode links a new node and its stage hashes in.
+func (st *subtable) addNode(n *node, hs *[numStages]uint64) {
+	for i := range st.nstages - 1 {
+		if st.sets[i].full() {
+			st.sets[i] = st.sets[i].rebuilt(1)
+			st.stale = true
+		}
+		if st.sets[i].add(hs[i], 1) {
+			st.stale = st.stale || st.sets[i].used <= 2
+		}
+	}
+	if st.table.full() {
+		st.table = st.table.rebuilt(1)
+		st.stale = true
+	}
+	st.table.put(n)
+	st.stale = st.stale || st.table.used <= 2
+}
+
+// delNode unlinks node n and its stage hashes.
+func (st *subtable) delNode(n *node, seed uint64) {
+	var k flow.Key
+	kw := k.Words()
+	for i, w := range st.words {
+		kw[w.idx] |= n.vals[i]
+	}
+	var hs [numStages]uint64
+	st.hashes(seed, kw, &hs)
+	st.table.del(n)
+	if st.table.sparse() {
+		st.table = st.table.rebuilt(0)
+		st.stale = true
+	}
+	st.stale = st.stale || st.table.used <= 1
+	for i := range st.nstages - 1 {
+		if !st.sets[i].release(hs[i]) {
+			continue
+		}
+		if st.sets[i].sparse() {
+			st.sets[i] = st.sets[i].rebuilt(0)
+			st.stale = true
+		}
+		st.stale = st.stale || st.sets[i].used <= 1
+	}
+}
+
+// prioSet counts the priorities of a subtable's rules and finds the highest
+// in constant time: a three-level bitmap over the 65536 priorities, whose
+// leaves are allocated for the 4096-priority ranges in use. A bit stands
+// for one rule; extra counts the rules beyond the first at a priority.
+type prioSet struct {
+	top    uint16
+	chunks [16]*prioChunk
+	extra  map[uint16]int32
+}
+
+type prioChunk struct {
+	sum uint64
+	w   [64]uint64
+}
+
+func (p *prioSet) add(pri uint16) {
+	c, w, b := pri>>12, pri>>6&63, pri&63
+	ch := p.chunks[c]
+	if ch == nil {
+		ch = new(prioChunk)
+		p.chunks[c] = ch
+	}
+	if ch.w[w]&(1<<b) != 0 {
+		if p.extra == nil {
+			p.extra = map[uint16]int32{}
+		}
+		p.extra[pri]++
+		return
+	}
+	ch.w[w] |= 1 << b
+	ch.sum |= 1 << w
+	p.top |= 1 << c
+}
+
+func (p *prioSet) remove(pri uint16) {
+	if n := p.extra[pri]; n > 0 {
+		if n == 1 {
+			delete(p.extra, pri)
+		} else {
+			p.extra[pri] = n - 1
+		}
+		return
+	}
+	c, w, b := pri>>12, pri>>6&63, pri&63
+	ch := p.chunks[c]
+	ch.w[w] &^= 1 << b
+	if ch.w[w] == 0 {
+		ch.sum &^= 1 << w
+	}
+	if ch.sum == 0 {
+		p.top &^= 1 << c
+		p.chunks[c] = nil
+	}
+}
+
+// max returns the highest priority in the set, or 0 when it is empty.
+func (p *prioSet) max() uint16 {
+	if p.top == 0 {
+		return 0
+	}
+	c := 15 - bits.LeadingZeros16(p.top)
+	ch := p.chunks[c]
+	w := 63 - bits.LeadingZeros64(ch.sum)
+	b := 63 - bits.LeadingZeros64(ch.w[w])
+	return uint16(c<<12 | w<<6 | b)
+}

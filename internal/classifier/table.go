@@ -1,0 +1,294 @@
+package classifier
+
+import (
+	"math/bits"
+	"sync/atomic"
+
+	"github.com/dvs-project/dvs/internal/flow"
+)
+
+// mix folds word w into hash h. A multiplication by an odd constant carries
+// every bit of h^w into the bits above it, so the high bits of the result,
+// which index the tables (see first), depend on all of the words mixed in.
+// Each step is a bijection of h^w: keys collide only by chance.
+func mix(h, w uint64) uint64 { return (h ^ w) * 0x9fb21c651e98df25 }
+
+// shiftFor returns the shift that takes a hash to the first slot of its
+// probe in a table of n slots, a power of two: the slot is the hash's top
+// bits. Snapshots carry it precomputed.
+func shiftFor(n int) uint8 { return uint8(bits.LeadingZeros64(uint64(n - 1))) }
+
+// wordMask is one word of a mask: the index of the key word and its bits.
+type wordMask struct {
+	idx uint32
+	m   uint64
+}
+
+// orInto sets in wc every bit that ws examines.
+func orInto(wc *[flow.KeyWords]uint64, ws []wordMask) {
+	for _, w := range ws {
+		wc[w.idx] |= w.m
+	}
+}
+
+// The tables below are open-addressing hash tables with linear probing that
+// one writer changes while any number of readers probe them without locks.
+// Readers see every slot through an atomic load. The writer fills an empty
+// slot, or turns a full one into a tombstone, with one atomic store, so a
+// probe sees each slot either before or after a change, never half of it.
+// When live entries and tombstones fill half the slots the writer builds a
+// new slot array, which the next published snapshot carries; readers still
+// on the old array finish on it, and the writer never touches it again. At
+// least half of every array is empty, so every probe ends.
+
+// minSlots is the smallest table size.
+const minSlots = 8
+
+// slotsFor returns the table size that holds n live entries at a quarter
+// load, so that a rebuilt table absorbs many changes before the next one.
+func slotsFor(n int) int {
+	s := minSlots
+	for s < 4*n {
+		s *= 2
+	}
+	return s
+}
+
+// node holds the rules of one subtable that share a match: the masked key
+// words (in the order of the subtable's words) and the rules, highest
+// priority first.
+type node struct {
+	hash uint64
+	head atomic.Pointer[entry]
+	vals []uint64 // inline, when it fits, so a lookup touches one object
+	inl  [4]uint64
+}
+
+func newNode(h uint64, n int) *node {
+	nd := &node{hash: h}
+	if n <= len(nd.inl) {
+		nd.vals = nd.inl[:n:n]
+	} else {
+		nd.vals = make([]uint64, n)
+	}
+	return nd
+}
+
+// matches reports whether kw masked by words equals n's key words.
+func (n *node) matches(kw *[flow.KeyWords]uint64, words []wordMask) bool {
+	vals := n.vals[:len(words)]
+	for i, w := range words {
+		if kw[w.idx]&w.m != vals[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// deadNode marks a slot whose node was removed.
+var deadNode = &node{}
+
+// findNode returns the node in slots whose key equals kw under words, or
+// nil.
+func findNode(slots []atomic.Pointer[node], shift uint8, h uint64, kw *[flow.KeyWords]uint64, words []wordMask) *node {
+	mask := uint64(len(slots) - 1)
+	for i := h >> shift; ; i = (i + 1) & mask {
+		n := slots[i].Load()
+		if n == nil {
+			return nil
+		}
+		if n.hash == h && n != deadNode && n.matches(kw, words) {
+			return n
+		}
+	}
+}
+
+// eachNode calls fn for every live node in slots until fn returns false.
+func eachNode(slots []atomic.Pointer[node], fn func(*node) bool) bool {
+	for i := range slots {
+		if n := slots[i].Load(); n != nil && n != deadNode {
+			if !fn(n) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// nodeTable maps a masked key to its node.
+type nodeTable struct {
+	slots []atomic.Pointer[node]
+	used  int // live nodes
+	dead  int // tombstones
+}
+
+func newNodeTable(n int) *nodeTable {
+	return &nodeTable{slots: make([]atomic.Pointer[node], slotsFor(n))}
+}
+
+// full reports whether adding one node needs a rebuild first.
+func (t *nodeTable) full() bool { return 2*(t.used+t.dead+1) > len(t.slots) }
+
+// sparse reports whether the table is worth shrinking.
+func (t *nodeTable) sparse() bool { return len(t.slots) > minSlots && 16*t.used < len(t.slots) }
+
+// put stores n, which must be absent, in the first free slot of its probe.
+func (t *nodeTable) put(n *node) {
+	mask := uint64(len(t.slots) - 1)
+	for i := n.hash >> shiftFor(len(t.slots)); ; i = (i + 1) & mask {
+		switch t.slots[i].Load() {
+		case nil:
+			t.slots[i].Store(n)
+			t.used++
+			return
+		case deadNode:
+			t.slots[i].Store(n)
+			t.used++
+			t.dead--
+			return
+		}
+	}
+}
+
+// only returns the single live node of a table that has one.
+func (t *nodeTable) only() *node {
+	var only *node
+	eachNode(t.slots, func(n *node) bool { only = n; return false })
+	return only
+}
+
+// del replaces n's slot with a tombstone.
+func (t *nodeTable) del(n *node) {
+	mask := uint64(len(t.slots) - 1)
+	for i := n.hash >> shiftFor(len(t.slots)); ; i = (i + 1) & mask {
+		switch t.slots[i].Load() {
+		case n:
+			t.slots[i].Store(deadNode)
+			t.used--
+			t.dead++
+			return
+		case nil:
+			panic("classifier: node missing from its table")
+		}
+	}
+}
+
+// rebuilt returns a fresh table holding t's live nodes, sized for extra
+// more.
+func (t *nodeTable) rebuilt(extra int) *nodeTable {
+	nt := newNodeTable(t.used + extra)
+	eachNode(t.slots, func(n *node) bool { nt.put(n); return true })
+	return nt
+}
+
+// Hash set slot values: 0 is empty, 1 a tombstone, and stored hashes have
+// bit 1 set so they are neither (the collisions this adds cost a few more
+// examined bits, nothing else).
+const (
+	setEmpty = 0
+	setDead  = 1
+)
+
+func setValue(h uint64) uint64 { return h | 2 }
+
+// hasHash reports whether the set whose slots are given holds h, a value
+// from setValue.
+func hasHash(slots []atomic.Uint64, shift uint8, h uint64) bool {
+	mask := uint64(len(slots) - 1)
+	for i := h >> shift; ; i = (i + 1) & mask {
+		switch slots[i].Load() {
+		case h:
+			return true
+		case setEmpty:
+			return false
+		}
+	}
+}
+
+// hashSet is the set of stage hashes of a subtable's nodes. The writer
+// counts the nodes behind each hash, so a hash leaves when its last node
+// does.
+type hashSet struct {
+	slots []atomic.Uint64
+	refs  []int32 // nodes per slot
+	used  int
+	dead  int
+}
+
+func newHashSet(n int) *hashSet {
+	s := slotsFor(n)
+	return &hashSet{slots: make([]atomic.Uint64, s), refs: make([]int32, s)}
+}
+
+func (s *hashSet) full() bool   { return 2*(s.used+s.dead+1) > len(s.slots) }
+func (s *hashSet) sparse() bool { return len(s.slots) > minSlots && 16*s.used < len(s.slots) }
+
+// add counts refs more nodes with hash h and reports whether h is new. The
+// set must have room for one more hash (see full).
+func (s *hashSet) add(h uint64, refs int32) bool {
+	h = setValue(h)
+	mask := uint64(len(s.slots) - 1)
+	free := -1
+	for i := h >> shiftFor(len(s.slots)); ; i = (i + 1) & mask {
+		switch s.slots[i].Load() {
+		case h:
+			s.refs[i] += refs
+			return false
+		case setDead:
+			if free < 0 {
+				free = int(i)
+			}
+		case setEmpty:
+			if free < 0 {
+				free = int(i)
+			} else {
+				s.dead--
+			}
+			s.slots[free].Store(h)
+			s.refs[free] = refs
+			s.used++
+			return true
+		}
+	}
+}
+
+// release counts one node fewer with hash h, which must be present, and
+// reports whether h left the set.
+func (s *hashSet) release(h uint64) bool {
+	h = setValue(h)
+	mask := uint64(len(s.slots) - 1)
+	for i := h >> shiftFor(len(s.slots)); ; i = (i + 1) & mask {
+		switch s.slots[i].Load() {
+		case h:
+			if s.refs[i]--; s.refs[i] > 0 {
+				return false
+			}
+			s.slots[i].Store(setDead)
+			s.used--
+			s.dead++
+			return true
+		case setEmpty:
+			panic("classifier: stage hash missing from its set")
+		}
+	}
+}
+
+// only returns the single stored value of a set that has one.
+func (s *hashSet) only() uint64 {
+	for i := range s.slots {
+		if v := s.slots[i].Load(); v != setEmpty && v != setDead {
+			return v
+		}
+	}
+	return setEmpty
+}
+
+func (s *hashSet) rebuilt(extra int) *hashSet {
+	ns := newHashSet(s.used + extra)
+	for i := range s.slots {
+		if v := s.slots[i].Load(); v != setEmpty && v != setDead {
+			ns.add(v, s.refs[i])
+		}
+	}
+	return ns
+}

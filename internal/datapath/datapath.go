@@ -1,0 +1,325 @@
+package datapath
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dvs-project/dvs/internal/action"
+	"github.com/dvs-project/dvs/internal/cache"
+	"github.com/dvs-project/dvs/internal/flow"
+	"github.com/dvs-project/dvs/internal/packet"
+)
+
+// Datapath is one bridge's packet path: its ports, its flow cache and the
+// batch processing that workers run. Ports are added and removed at any
+// time; workers see a new port table at their next batch.
+type Datapath struct {
+	cache *cache.Cache
+
+	mu    sync.Mutex // serializes port changes
+	ports atomic.Pointer[portTable]
+
+	// ToController receives packets sent to the controller; nil drops them.
+	toController atomic.Pointer[func(inPort uint32, frame []byte, maxLen uint16)]
+
+	drops [action.NumDropReasons]atomic.Uint64
+
+	wakeFD int // the running workers' eventfd, -1 when none run (under mu)
+}
+
+// DPPort is a port attached to a datapath.
+type DPPort struct {
+	No   uint32
+	Port Port
+	gso  bool
+	// txDropped counts packets the datapath could not hand to the port.
+	txDropped atomic.Uint64
+}
+
+// portTable is an immutable snapshot of the ports; a change replaces it.
+// A port's index is its position in list, which workers' transmit staging
+// follows.
+type portTable struct {
+	small [256]int32 // index+1 of ports numbered below 256 (0: none), to avoid a map lookup
+	byNo  map[uint32]int
+	list  []*DPPort
+}
+
+func (t *portTable) index(no uint32) (int, bool) {
+	if no < uint32(len(t.small)) {
+		i := t.small[no]
+		return int(i) - 1, i != 0
+	}
+	i, ok := t.byNo[no]
+	return i, ok
+}
+
+func (t *portTable) get(no uint32) *DPPort {
+	if i, ok := t.index(no); ok {
+		return t.list[i]
+	}
+	return nil
+}
+
+// New returns a datapath with no ports in front of c.
+func New(c *cache.Cache) *Datapath {
+	d := &Datapath{cache: c, wakeFD: -1}
+	d.ports.Store(&portTable{byNo: map[uint32]int{}})
+	return d
+}
+
+// Cache returns the datapath's flow cache.
+func (d *Datapath) Cache() *cache.Cache { return d.cache }
+
+// SetController sets the function packets for the controller go to.
+func (d *Datapath) SetController(fn func(inPort uint32, frame []byte, maxLen uint16)) {
+	d.toController.Store(&fn)
+}
+
+// Attach adds port p as OpenFlow port no. The caller adds it to the
+// pipeline too (which decides how traffic is switched).
+func (d *Datapath) Attach(no uint32, p Port) (*DPPort, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.ports.Load()
+	if old.get(no) != nil {
+		return nil, fmt.Errorf("port number %d is in use", no)
+	}
+	dp := &DPPort{No: no, Port: p}
+	if o, ok := p.(Offloader); ok {
+		dp.gso = o.AcceptsGSO()
+	}
+	next := &portTable{byNo: make(map[uint32]int, len(old.byNo)+1)}
+	for _, q := range old.list {
+		next.add(q)
+	}
+	next.add(dp)
+	d.ports.Store(next)
+	d.kickLocked()
+	return dp, nil
+}
+
+// Detach removes port no and returns it (nil if absent). The caller closes
+// the port once no worker reads it.
+func (d *Datapath) Detach(no uint32) *DPPort {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.ports.Load()
+	gone := old.get(no)
+	if gone == nil {
+		return nil
+	}
+	next := &portTable{byNo: make(map[uint32]int, len(old.byNo))}
+	for _, q := range old.list {
+		if q != gone {
+			next.add(q)
+		}
+	}
+	d.ports.Store(next)
+	d.kickLocked()
+	return gone
+}
+
+// kickLocked wakes sleeping workers so they pick up a new port table.
+func (d *Datapath) kickLocked() {
+	if d.wakeFD >= 0 {
+		one := [8]byte{1}
+		_, _ = unix.Write(d.wakeFD, one[:])
+	}
+}
+
+func (t *portTable) add(p *DPPort) {
+	i := len(t.list)
+	t.byNo[p.No] = i
+	if p.No < uint32(len(t.small)) {
+		t.small[p.No] = int32(i + 1)
+	}
+	t.list = append(t.list, p)
+}
+
+// Ports returns the attached ports.
+func (d *Datapath) Ports() []*DPPort { return d.ports.Load().list }
+
+// Port returns port no, or nil.
+func (d *Datapath) Port(no uint32) *DPPort { return d.ports.Load().get(no) }
+
+// TxDropped returns packets the datapath dropped on the way to the port.
+func (p *DPPort) TxDropped() uint64 { return p.txDropped.Load() }
+
+// Drops returns the packets dropped by reason.
+func (d *Datapath) Drops() map[string]uint64 {
+	m := map[string]uint64{}
+	for i := range d.drops {
+		if n := d.drops[i].Load(); n > 0 {
+			m[action.DropReason(i).String()] = n
+		}
+	}
+	return m
+}
+
+// CountDrop counts a packet dropped before classification (a malformed
+// frame, for example).
+func (d *Datapath) CountDrop(r action.DropReason) { d.drops[r].Add(1) }
+
+// Worker processes batches. Each worker goroutine owns one: its exact-match
+// cache, its parse scratch and its per-port transmit staging.
+type Worker struct {
+	d     *Datapath
+	cw    *cache.Worker
+	key   flow.Key
+	table *portTable
+	stage []txStage
+	now   int64
+}
+
+// txStage is the packets waiting to be written to one port.
+type txStage struct {
+	port *DPPort
+	pkts []*packet.Packet // len = staged count; cap = BatchSize
+	bufs []*packet.Packet // preallocated buffers
+}
+
+// NewWorker returns a worker for d.
+func (d *Datapath) NewWorker() *Worker {
+	return &Worker{d: d, cw: d.cache.NewWorker()}
+}
+
+// CacheStats returns the worker's cache lookup counters.
+func (w *Worker) CacheStats() cache.WorkerStats { return w.cw.Stats() }
+
+func (w *Worker) refreshTable() {
+	t := w.d.ports.Load()
+	if t == w.table {
+		return
+	}
+	w.table = t
+	stage := make([]txStage, len(t.list))
+	for i, p := range t.list {
+		// Reuse the buffers of a port that was already staged.
+		for j := range w.stage {
+			if w.stage[j].port == p {
+				stage[i].bufs = w.stage[j].bufs
+			}
+		}
+		if stage[i].bufs == nil {
+			stage[i].bufs = make([]*packet.Packet, packet.BatchSize)
+			for k := range stage[i].bufs {
+				stage[i].bufs[k] = packet.New(packet.DefaultBufSize)
+			}
+		}
+		stage[i].port = p
+		stage[i].pkts = stage[i].bufs[:0]
+	}
+	w.stage = stage
+}
+
+// Process runs a batch of packets received on port inPort through the
+// caches and actions, then writes what they output. It borrows pkts.
+func (w *Worker) Process(inPort uint32, pkts []*packet.Packet) {
+	w.refreshTable()
+	w.now = time.Now().UnixNano()
+	var last *cache.Entry
+	var runPkts, runBytes uint64
+	for _, p := range pkts {
+		p.InPort = inPort
+		packet.Parse(p.Data(), inPort, &w.key)
+		e := w.cw.Lookup(&w.key, w.key.Hash())
+		// Count runs of packets of the same megaflow with one update.
+		if e != last {
+			if last != nil {
+				last.Hit(runPkts, runBytes, w.now)
+			}
+			last, runPkts, runBytes = e, 0, 0
+		}
+		runPkts++
+		runBytes += uint64(p.Len())
+		if r := action.Execute(p, e.Actions, w); r != action.DropNone {
+			w.d.drops[r].Add(1)
+		}
+	}
+	if last != nil {
+		last.Hit(runPkts, runBytes, w.now)
+	}
+	w.Flush()
+}
+
+// Output implements action.Outputter: it stages a copy of p for port no.
+func (w *Worker) Output(no uint32, p *packet.Packet) {
+	i, ok := w.table.index(no)
+	if !ok {
+		return
+	}
+	s := &w.stage[i]
+	dp := s.port
+	if p.Len() > s.bufs[0].Cap() || (p.GSO.Type != packet.VirtioNetHdrGSONone && !dp.gso) {
+		// Too big to stage (an offloaded super-packet): write it now;
+		// Write borrows p only until it returns.
+		w.writeLarge(dp, p)
+		return
+	}
+	if len(s.pkts) == cap(s.pkts) {
+		w.flushStage(s)
+	}
+	b := s.bufs[len(s.pkts)]
+	b.CopyFrom(p)
+	s.pkts = s.pkts[:len(s.pkts)+1]
+}
+
+// writeLarge writes an offloaded packet to dp, segmenting it in software
+// when the port cannot take offloaded packets.
+func (w *Worker) writeLarge(dp *DPPort, p *packet.Packet) {
+	if p.GSO.Type != packet.VirtioNetHdrGSONone && !dp.gso {
+		if segmentFn == nil {
+			dp.txDropped.Add(1)
+			return
+		}
+		segmentFn(p, func(seg []*packet.Packet) { w.write(dp, seg) })
+		return
+	}
+	one := [1]*packet.Packet{p}
+	w.write(dp, one[:])
+}
+
+// segmentFn splits an offloaded packet into frames; set by the gso
+// package's registration so the datapath does not depend on it here.
+var segmentFn func(p *packet.Packet, emit func([]*packet.Packet))
+
+// SetSegmenter installs the software segmentation used for ports that do
+// not accept offloaded packets.
+func SetSegmenter(fn func(p *packet.Packet, emit func([]*packet.Packet))) { segmentFn = fn }
+
+// Controller implements action.Outputter.
+func (w *Worker) Controller(p *packet.Packet, maxLen uint16) {
+	fn := w.d.toController.Load()
+	if fn == nil || *fn == nil {
+		w.d.drops[action.DropNoOutput].Add(1)
+		return
+	}
+	(*fn)(p.InPort, p.Data(), maxLen)
+}
+
+// Flush writes every staged packet.
+func (w *Worker) Flush() {
+	for i := range w.stage {
+		if len(w.stage[i].pkts) > 0 {
+			w.flushStage(&w.stage[i])
+		}
+	}
+}
+
+func (w *Worker) flushStage(s *txStage) {
+	w.write(s.port, s.pkts)
+	s.pkts = s.bufs[:0]
+}
+
+func (w *Worker) write(dp *DPPort, pkts []*packet.Packet) {
+	n, err := dp.Port.Write(pkts)
+	if n < len(pkts) {
+		dp.txDropped.Add(uint64(len(pkts) - n))
+	}
+	_ = err // counted by the port as a tx error
+}

@@ -1,0 +1,66 @@
+package tap
+
+import (
+	"net"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The netdev is configured with interface ioctls on a socket made in the
+// tap's namespace: they act in the socket's namespace whatever thread runs
+// them, which netlink through a shared handle would not guarantee.
+
+func ifFlags(ctl int, name string) (uint16, error) {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.IoctlIfreq(ctl, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return 0, err
+	}
+	return ifr.Uint16(), nil
+}
+
+func setFlags(ctl int, name string, set, clear uint16) error {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(ctl, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16()&^clear | set)
+	return unix.IoctlIfreq(ctl, unix.SIOCSIFFLAGS, ifr)
+}
+
+func setUp(ctl int, name string) error { return setFlags(ctl, name, unix.IFF_UP, 0) }
+
+func setMTU(ctl int, name string, mtu int) error {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	ifr.SetUint32(uint32(mtu))
+	return unix.IoctlIfreq(ctl, unix.SIOCSIFMTU, ifr)
+}
+
+// ifreqHWAddr is struct ifreq with the ifr_hwaddr member of its union.
+type ifreqHWAddr struct {
+	name   [unix.IFNAMSIZ]byte
+	family uint16
+	data   [14]byte
+	_      [8]byte
+}
+
+func setMAC(ctl int, name string, mac net.HardwareAddr) error {
+	var ifr ifreqHWAddr
+	copy(ifr.name[:], name)
+	ifr.family = unix.ARPHRD_ETHER
+	copy(ifr.data[:], mac)
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(ctl), unix.SIOCSIFHWADDR, uintptr(unsafe.Pointer(&ifr)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}

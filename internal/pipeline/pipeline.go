@@ -1,0 +1,432 @@
+// Package pipeline is the slow path: OpenFlow 1.3 flow tables, the ports and
+// MAC table NORMAL switching uses, and translation, which walks a packet's
+// key through the tables and produces the datapath action list and the
+// megaflow mask (the key bits the decision depended on) that the caches
+// store. Tracing is translation with a trace sink attached.
+//
+// Every change that can alter a translation (a rule added, modified or
+// removed, a MAC learned, moved or expired, a port changed) bumps Gen after
+// it takes effect; caches compare the generation an entry was translated at
+// with Gen and revalidate entries that are behind.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dvs-project/dvs/internal/classifier"
+	"github.com/dvs-project/dvs/internal/feature/l2"
+	"github.com/dvs-project/dvs/internal/flow"
+)
+
+// Pipeline is one bridge's flow tables, ports and MAC table. Translate may
+// be called from many goroutines; changes are serialized internally.
+type Pipeline struct {
+	mu     sync.Mutex // serializes changes
+	tables [flow.MaxTables]atomic.Pointer[classifier.Classifier]
+	gen    atomic.Uint64
+	ports  atomic.Pointer[portMap]
+	macs   *l2.Table
+	now    func() time.Time
+
+	timed map[*flow.Rule]struct{} // rules with a timeout, for Expire
+
+	// Counters.
+	translations atomic.Uint64
+	lookups      [flow.MaxTables]atomic.Uint64
+	matched      [flow.MaxTables]atomic.Uint64
+}
+
+// Config configures a pipeline.
+type Config struct {
+	MAC l2.Config
+	// Now returns the current time; tests substitute a fake clock.
+	Now func() time.Time
+}
+
+// New returns a pipeline with empty tables (every packet misses and is
+// dropped) and no ports.
+func New(cfg Config) *Pipeline {
+	p := &Pipeline{macs: l2.New(cfg.MAC), now: cfg.Now, timed: make(map[*flow.Rule]struct{})}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.ports.Store(&portMap{byNo: map[uint32]*Port{}})
+	p.gen.Store(1)
+	return p
+}
+
+// Gen returns the current generation.
+func (p *Pipeline) Gen() uint64 { return p.gen.Load() }
+
+// Invalidate bumps the generation, so every cached translation is
+// revalidated before its next use. Call it after a change outside the
+// pipeline that can alter translations has taken effect.
+func (p *Pipeline) Invalidate() { p.gen.Add(1) }
+
+// MACs returns the MAC learning table.
+func (p *Pipeline) MACs() *l2.Table { return p.macs }
+
+// Now returns the pipeline clock's time.
+func (p *Pipeline) Now() time.Time { return p.now() }
+
+func (p *Pipeline) table(id uint8) *classifier.Classifier { return p.tables[id].Load() }
+
+// tableForWrite returns table id, creating it. Callers hold p.mu.
+func (p *Pipeline) tableForWrite(id uint8) *classifier.Classifier {
+	if c := p.tables[id].Load(); c != nil {
+		return c
+	}
+	c := classifier.New()
+	p.tables[id].Store(c)
+	return c
+}
+
+// Errors returned by rule changes.
+var (
+	ErrBadTable   = errors.New("bad table id")
+	ErrBadGoto    = errors.New("goto_table must go to a later table")
+	ErrOverlap    = errors.New("overlapping rule with the same priority exists (check_overlap)")
+	ErrBadAction  = errors.New("bad action")
+	ErrBadMatch   = errors.New("bad match")
+	ErrNoSuchRule = errors.New("no such rule")
+)
+
+// validate checks a rule before it enters a table.
+func validate(r *flow.Rule) error {
+	if int(r.Table) >= flow.MaxTables {
+		return fmt.Errorf("table %d: %w (0..%d)", r.Table, ErrBadTable, flow.MaxTables-1)
+	}
+	r.Match.Normalize()
+	if err := r.Match.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadMatch, err)
+	}
+	in := &r.Instructions
+	if in.HasGoto && in.GotoTable <= r.Table {
+		return fmt.Errorf("table %d to %d: %w", r.Table, in.GotoTable, ErrBadGoto)
+	}
+	if in.HasGoto && int(in.GotoTable) >= flow.MaxTables {
+		return fmt.Errorf("goto_table:%d: %w", in.GotoTable, ErrBadTable)
+	}
+	for _, list := range [][]flow.Action{in.Apply, in.Write} {
+		for _, a := range list {
+			if err := validateAction(a, &r.Match); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func validateAction(a flow.Action, m *flow.Match) error {
+	switch a := a.(type) {
+	case flow.Output:
+		if a.Port == flow.PortAny || a.Port == 0 || (a.Port > flow.PortMax && a.Port < flow.PortInPort) {
+			return fmt.Errorf("output to port %d: %w", a.Port, ErrBadAction)
+		}
+	case flow.PushVLAN:
+		if a.EthType != flow.EthTypeVLAN && a.EthType != flow.EthTypeQinQ {
+			return fmt.Errorf("push_vlan ethertype %#04x (want 0x8100 or 0x88a8): %w", a.EthType, ErrBadAction)
+		}
+	case flow.SetField:
+		if int(a.Field) >= int(flow.NumFields) {
+			return fmt.Errorf("set_field of field %d: %w", a.Field, ErrBadAction)
+		}
+		f := flow.FieldByID(a.Field)
+		if !f.Writable {
+			return fmt.Errorf("set_field: field %s is not writable: %w", f.Name, ErrBadAction)
+		}
+		// A set_field's prerequisites must be guaranteed by the match, except
+		// for VLAN fields, which push a tag when there is none (as
+		// ovs-ofctl's mod_vlan_vid does).
+		if a.Field != flow.FieldVLANVID && a.Field != flow.FieldVLANPCP && a.Field != flow.FieldVLANTCI && !m.PrereqsMet(f) {
+			var probe flow.Match
+			probe = *m
+			probe.Set(f, flow.Value{})
+			if err := probe.Validate(); err != nil {
+				return fmt.Errorf("set_field %s: %v: %w", f.Name, err, ErrBadAction)
+			}
+		}
+	}
+	return nil
+}
+
+// AddRule adds r to its table with OpenFlow 1.3 add semantics: a rule with
+// the same match and priority is replaced (its counters reset), and with
+// FlagCheckOverlap an overlapping rule of the same priority is an error.
+func (p *Pipeline) AddRule(r *flow.Rule) error {
+	return p.AddRules([]*flow.Rule{r})
+}
+
+// AddRules adds rules as AddRule does; all of them become visible to
+// translation at once. On error nothing is added.
+func (p *Pipeline) AddRules(rules []*flow.Rule) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	type change struct{ ins, rem []*flow.Rule }
+	per := map[uint8]*change{}
+	pending := map[uint8]map[ruleID]*flow.Rule{}
+	for _, r := range rules {
+		if err := validate(r); err != nil {
+			return err
+		}
+		c := p.tableForWrite(r.Table)
+		if r.Flags&flow.FlagCheckOverlap != 0 && p.overlaps(c, r) {
+			return fmt.Errorf("priority %d in table %d: %w", r.Priority, r.Table, ErrOverlap)
+		}
+		ch := per[r.Table]
+		if ch == nil {
+			ch = &change{}
+			per[r.Table] = ch
+			pending[r.Table] = map[ruleID]*flow.Rule{}
+		}
+		id := ruleID{r.Match, r.Priority}
+		if prev := pending[r.Table][id]; prev != nil {
+			// The same batch adds the rule twice: the later one wins.
+			for i, x := range ch.ins {
+				if x == prev {
+					ch.ins = append(ch.ins[:i], ch.ins[i+1:]...)
+					break
+				}
+			}
+		} else if old := c.Find(&r.Match, r.Priority); old != nil {
+			ch.rem = append(ch.rem, old)
+		}
+		pending[r.Table][id] = r
+		r.Stats.Created = now
+		ch.ins = append(ch.ins, r)
+	}
+	for id, ch := range per {
+		p.tables[id].Load().Apply(ch.ins, ch.rem)
+		for _, r := range ch.rem {
+			delete(p.timed, r)
+		}
+		for _, r := range ch.ins {
+			if r.IdleTimeout != 0 || r.HardTimeout != 0 {
+				p.timed[r] = struct{}{}
+			}
+		}
+	}
+	p.gen.Add(1)
+	return nil
+}
+
+type ruleID struct {
+	m flow.Match
+	p uint16
+}
+
+// overlaps reports whether some rule of r's priority in c could match a
+// packet r matches.
+func (p *Pipeline) overlaps(c *classifier.Classifier, r *flow.Rule) bool {
+	found := false
+	c.Rules(func(o *flow.Rule) bool {
+		if o.Priority != r.Priority {
+			return true
+		}
+		common := o.Match.Mask
+		common.And(&r.Match.Mask)
+		if o.Match.Key.EqualMasked(&r.Match.Key, &common) {
+			found = true
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// Filter selects rules for modify, delete and dump, as an OpenFlow
+// flow_mod or flow-stats request does.
+type Filter struct {
+	Table      uint8 // flow.TableAll for every table
+	Match      flow.Match
+	Strict     bool   // match and priority must be identical
+	Priority   uint16 // with Strict
+	Cookie     uint64
+	CookieMask uint64
+	OutPort    uint32 // flow.PortAny for no constraint
+}
+
+// FilterAll selects every rule.
+func FilterAll() Filter { return Filter{Table: flow.TableAll, OutPort: flow.PortAny} }
+
+func (f *Filter) selects(r *flow.Rule) bool {
+	if f.Table != flow.TableAll && f.Table != r.Table {
+		return false
+	}
+	if (r.Cookie^f.Cookie)&f.CookieMask != 0 {
+		return false
+	}
+	if f.Strict {
+		if r.Priority != f.Priority || r.Match != f.Match {
+			return false
+		}
+	} else {
+		// Loose: r must be at least as specific as the filter.
+		if !r.Match.Mask.Covers(&f.Match.Mask) || !r.Match.Key.EqualMasked(&f.Match.Key, &f.Match.Mask) {
+			return false
+		}
+	}
+	if f.OutPort != flow.PortAny && !outputsTo(&r.Instructions, f.OutPort) {
+		return false
+	}
+	return true
+}
+
+func outputsTo(in *flow.Instructions, port uint32) bool {
+	for _, list := range [][]flow.Action{in.Apply, in.Write} {
+		for _, a := range list {
+			if o, ok := a.(flow.Output); ok && o.Port == port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Rules returns the rules f selects, ordered by table, then priority
+// (highest first).
+func (p *Pipeline) Rules(f Filter) []*flow.Rule {
+	var out []*flow.Rule
+	for id := 0; id < flow.MaxTables; id++ {
+		if f.Table != flow.TableAll && int(f.Table) != id {
+			continue
+		}
+		c := p.table(uint8(id))
+		if c == nil {
+			continue
+		}
+		start := len(out)
+		c.Rules(func(r *flow.Rule) bool {
+			if f.selects(r) {
+				out = append(out, r)
+			}
+			return true
+		})
+		seg := out[start:]
+		sort.SliceStable(seg, func(i, j int) bool {
+			if seg[i].Priority != seg[j].Priority {
+				return seg[i].Priority > seg[j].Priority
+			}
+			return seg[i].Stats.Created.Before(seg[j].Stats.Created)
+		})
+	}
+	return out
+}
+
+// ModifyRules replaces the instructions of the rules f selects, keeping
+// their counters unless resetCounts. It returns how many it changed (none
+// is not an error, as OpenFlow 1.3 says).
+func (p *Pipeline) ModifyRules(f Filter, ins flow.Instructions, resetCounts bool) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var adds []*flow.Rule
+	var olds []*flow.Rule
+	for _, old := range p.Rules(f) {
+		r := &flow.Rule{Table: old.Table, Priority: old.Priority, Match: old.Match, Cookie: old.Cookie,
+			IdleTimeout: old.IdleTimeout, HardTimeout: old.HardTimeout, Flags: old.Flags, Instructions: ins}
+		if err := validate(r); err != nil {
+			return 0, err
+		}
+		r.Stats.Created = old.Stats.Created
+		if !resetCounts {
+			r.Stats.Packets.Store(old.Stats.Packets.Load())
+			r.Stats.Bytes.Store(old.Stats.Bytes.Load())
+			r.Stats.SetUsed(old.Stats.Used())
+		}
+		adds = append(adds, r)
+		olds = append(olds, old)
+	}
+	for i, r := range adds {
+		p.tables[r.Table].Load().Apply([]*flow.Rule{r}, []*flow.Rule{olds[i]})
+		if _, ok := p.timed[olds[i]]; ok {
+			delete(p.timed, olds[i])
+			p.timed[r] = struct{}{}
+		}
+	}
+	if len(adds) > 0 {
+		p.gen.Add(1)
+	}
+	return len(adds), nil
+}
+
+// DeleteRules removes the rules f selects and returns them.
+func (p *Pipeline) DeleteRules(f Filter) []*flow.Rule {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.deleteLocked(p.Rules(f))
+}
+
+func (p *Pipeline) deleteLocked(rules []*flow.Rule) []*flow.Rule {
+	per := map[uint8][]*flow.Rule{}
+	for _, r := range rules {
+		per[r.Table] = append(per[r.Table], r)
+		delete(p.timed, r)
+	}
+	for id, rem := range per {
+		p.tables[id].Load().Apply(nil, rem)
+	}
+	if len(rules) > 0 {
+		p.gen.Add(1)
+	}
+	return rules
+}
+
+// Expired is a rule removed by Expire and why.
+type Expired struct {
+	Rule   *flow.Rule
+	Reason string // "idle" or "hard"
+}
+
+// Expire removes rules whose idle or hard timeout has passed at now. Rule
+// counters must be up to date (the caller pushes cache statistics first),
+// since idle timeouts depend on when a rule last saw a packet.
+func (p *Pipeline) Expire(now time.Time) []Expired {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Expired
+	var rules []*flow.Rule
+	for r := range p.timed {
+		if reason, ok := r.Expired(now); ok {
+			out = append(out, Expired{r, reason})
+			rules = append(rules, r)
+		}
+	}
+	p.deleteLocked(rules)
+	return out
+}
+
+// TableStats are one table's counters.
+type TableStats struct {
+	ID      uint8
+	Rules   int
+	Lookups uint64 // slow-path lookups (cached packets are not looked up)
+	Matched uint64
+}
+
+// TableStats returns the counters of every table that has rules or was
+// looked up.
+func (p *Pipeline) TableStats() []TableStats {
+	var out []TableStats
+	for id := 0; id < flow.MaxTables; id++ {
+		c := p.table(uint8(id))
+		n := 0
+		if c != nil {
+			n = c.Len()
+		}
+		l := p.lookups[id].Load()
+		if n == 0 && l == 0 {
+			continue
+		}
+		out = append(out, TableStats{ID: uint8(id), Rules: n, Lookups: l, Matched: p.matched[id].Load()})
+	}
+	return out
+}
+
+// Translations returns how many translations ran.
+func (p *Pipeline) Translations() uint64 { return p.translations.Load() }

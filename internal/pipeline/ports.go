@@ -1,0 +1,124 @@
+package pipeline
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/dvs-project/dvs/internal/feature/vlan"
+)
+
+// Port is what translation knows of a port.
+type Port struct {
+	No   uint32 // OpenFlow port number
+	Name string
+	VLAN vlan.Config
+	// Up is false when the link is down or the port is administratively
+	// down: it is then skipped for output and flooding.
+	Up bool
+	// NoFlood keeps the port out of FLOOD and NORMAL flooding.
+	NoFlood bool
+	// ReflectiveRelay (VEPA hairpin) lets NORMAL send a frame back out of
+	// the port it arrived on.
+	ReflectiveRelay bool
+	// MACLimit caps the MACs NORMAL learns on the port; 0 = no limit.
+	MACLimit int
+}
+
+// portMap is an immutable snapshot of the ports; changes replace it.
+type portMap struct {
+	byNo   map[uint32]*Port
+	sorted []*Port // by number
+}
+
+func (m *portMap) get(no uint32) *Port { return m.byNo[no] }
+
+// SetPort adds or replaces port p (by number).
+func (p *Pipeline) SetPort(port Port) error {
+	if err := port.VLAN.Validate(); err != nil {
+		return fmt.Errorf("port %s: %w", port.Name, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.ports.Load()
+	next := &portMap{byNo: make(map[uint32]*Port, len(old.byNo)+1)}
+	for no, q := range old.byNo {
+		next.byNo[no] = q
+	}
+	prev := old.byNo[port.No]
+	cp := port
+	next.byNo[port.No] = &cp
+	next.sort()
+	p.ports.Store(next)
+	p.macs.SetPortLimit(port.No, port.MACLimit)
+	// MACs learned in VLANs the port no longer carries are stale.
+	if prev != nil && prev.VLAN != port.VLAN {
+		p.macs.Flush(port.No)
+	}
+	p.gen.Add(1)
+	return nil
+}
+
+// RemovePort removes port no and forgets the MACs learned on it.
+func (p *Pipeline) RemovePort(no uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.ports.Load()
+	if old.byNo[no] == nil {
+		return
+	}
+	next := &portMap{byNo: make(map[uint32]*Port, len(old.byNo))}
+	for n, q := range old.byNo {
+		if n != no {
+			next.byNo[n] = q
+		}
+	}
+	next.sort()
+	p.ports.Store(next)
+	p.macs.Flush(no)
+	p.macs.SetPortLimit(no, 0)
+	p.gen.Add(1)
+}
+
+// SetPortUp changes a port's link state.
+func (p *Pipeline) SetPortUp(no uint32, up bool) {
+	p.mu.Lock()
+	q := p.ports.Load().get(no)
+	p.mu.Unlock()
+	if q == nil || q.Up == up {
+		return
+	}
+	c := *q
+	c.Up = up
+	_ = p.SetPort(c)
+	if !up {
+		p.macs.Flush(no)
+		p.gen.Add(1)
+	}
+}
+
+// Port returns a copy of port no.
+func (p *Pipeline) Port(no uint32) (Port, bool) {
+	q := p.ports.Load().get(no)
+	if q == nil {
+		return Port{}, false
+	}
+	return *q, true
+}
+
+// Ports returns copies of all ports, by number.
+func (p *Pipeline) Ports() []Port {
+	m := p.ports.Load()
+	out := make([]Port, len(m.sorted))
+	for i, q := range m.sorted {
+		out[i] = *q
+	}
+	return out
+}
+
+func (m *portMap) sort() {
+	m.sorted = m.sorted[:0]
+	for _, q := range m.byNo {
+		m.sorted = append(m.sorted, q)
+	}
+	sort.Slice(m.sorted, func(i, j int) bool { return m.sorted[i].No < m.sorted[j].No })
+}
