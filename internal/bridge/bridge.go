@@ -328,12 +328,12 @@ func (b *Bridge) SetPort(spec PortSpec) error {
 
 // PortInfo describes a port for listings.
 type PortInfo struct {
-	Spec   PortSpec            `json:"spec"`
-	OFPort uint32              `json:"ofport"`
-	VLAN   string              `json:"vlan"`
-	Up     bool                `json:"up"`
-	Stats  datapath.PortStats  `json:"stats"`
-	Drops  uint64              `json:"switch_tx_dropped"`
+	Spec   PortSpec           `json:"spec"`
+	OFPort uint32             `json:"ofport"`
+	VLAN   string             `json:"vlan"`
+	Up     bool               `json:"up"`
+	Stats  datapath.PortStats `json:"stats"`
+	Drops  uint64             `json:"switch_tx_dropped"`
 }
 
 // Ports returns the ports sorted by OpenFlow number.

@@ -70,12 +70,23 @@ func (t *megaflows) init() {
 
 // lookup returns the live entry k falls in, or nil.
 func (t *megaflows) lookup(k *flow.Key) *Entry {
+	kw := k.Words()
 	for _, st := range *t.subtables.Load() {
 		h := k.HashMasked(&st.mask, st.idx)
+		mw := st.mask.Words()
+	chain:
 		for n := st.m.head(h); n != nil; n = n.next {
-			if n.hash == h && k.EqualMasked(&n.e.Key, &st.mask) {
-				return n.e
+			if n.hash != h {
+				continue
 			}
+			// Only the words the mask examines can differ.
+			ew := n.e.Key.Words()
+			for _, i := range st.idx {
+				if (kw[i]^ew[i])&mw[i] != 0 {
+					continue chain
+				}
+			}
+			return n.e
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package classifier_test
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -72,9 +73,11 @@ func BenchmarkClassifierLookup(b *testing.B) {
 	for _, wcOn := range []bool{true, false} {
 		b.Run(fmt.Sprintf("wc=%v", wcOn), func(b *testing.B) {
 			b.ReportAllocs()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			var wc flow.Mask
 			i := 0
-			start := time.Now()
+			start, cpu := time.Now(), threadCPU()
 			for b.Loop() {
 				k := &keys[i&(len(keys)-1)]
 				i++
@@ -86,6 +89,7 @@ func BenchmarkClassifierLookup(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(i)/time.Since(start).Seconds()/1e6, "Mlookups/s")
+			b.ReportMetric(float64(threadCPU()-cpu)/float64(i), "cpu-ns/op")
 			b.ReportMetric(float64(hits)/float64(len(keys)), "hit-ratio")
 		})
 	}

@@ -247,10 +247,10 @@ func (c *Classifier) insert(r *flow.Rule, v uint64) {
 	kw := r.Match.Key.Words()
 	var hs [numStages]uint64
 	h := st.hashes(c.seed, kw, &hs)
-	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), h, kw, st.words)
+	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), h, kw, st.all)
 	if n == nil {
-		n = newNode(h, len(st.words))
-		for i, w := range st.words {
+		n = newNode(h, len(st.all))
+		for i, w := range st.all {
 			n.vals[i] = kw[w.idx] & w.m
 		}
 		st.addNode(n, &hs)
@@ -329,7 +329,7 @@ func (c *Classifier) Find(m *flow.Match, priority uint16) *flow.Rule {
 	}
 	kw := m.Key.Words()
 	var hs [numStages]uint64
-	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), st.hashes(c.seed, kw, &hs), kw, st.words)
+	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), st.hashes(c.seed, kw, &hs), kw, st.all)
 	if n == nil {
 		return nil
 	}

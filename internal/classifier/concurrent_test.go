@@ -106,9 +106,9 @@ func TestConcurrentChurn(t *testing.T) {
 	}, stop)
 
 	in := map[*flow.Rule]bool{}
-	ops := 3000
+	ops := 20000
 	if testing.Short() {
-		ops = 500
+		ops = 2000
 	}
 	for op := range ops {
 		r := churn[g.rnd.IntN(len(churn))]

@@ -93,7 +93,7 @@ func TestHashSet(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	s := newHashSet(0)
 	in := map[uint64]int{}
-	for range 20000 {
+	for range 10000 {
 		h := uint64(rnd.IntN(3000)) << 2 // low bits clear: distinct once stored
 		if rnd.IntN(3) == 0 {
 			h = rnd.Uint64() &^ 3

@@ -21,7 +21,7 @@ type subRef struct {
 	checks int32 // stages with a hash set: all but the last
 	stages [numStages - 1]stageRef
 	last   []wordMask // the last stage's bits
-	words  []wordMask // all bits
+	all    []wordMask // all bits, each key word once
 	nodes  []atomic.Pointer[node]
 	shift  uint8 // shiftFor(len(nodes))
 	one    *node // the only node, when there is one; nodes is nil then
@@ -31,7 +31,7 @@ type subRef struct {
 // stageRef is a stage of a subtable but the last.
 type stageRef struct {
 	words []wordMask // the stage's bits
-	cum   []wordMask // the bits of this stage and the ones before it
+	cum   []wordMask // the bits of this stage and the ones before, each key word once
 	set   []atomic.Uint64
 	shift uint8  // shiftFor(len(set))
 	one   uint64 // the only stored hash, when there is one; set is nil then
@@ -78,7 +78,7 @@ func (s *snapshot) lookup(seed uint64, kw, wc *[flow.KeyWords]uint64) *entry {
 			continue
 		}
 		if wc != nil {
-			orInto(wc, ref.words)
+			orInto(wc, ref.all)
 		}
 		if e := ref.find(h, kw, s.version); e != nil && int32(e.pri) > bestPri {
 			best, bestPri = e, int32(e.pri)
@@ -117,8 +117,8 @@ func (ref *subRef) walk(seed uint64, kw *[flow.KeyWords]uint64) (uint64, int) {
 func (ref *subRef) find(h uint64, kw *[flow.KeyWords]uint64, v uint64) *entry {
 	n := ref.one
 	if n == nil {
-		n = findNode(ref.nodes, ref.shift, h, kw, ref.words)
-	} else if n.hash != h || !n.matches(kw, ref.words) {
+		n = findNode(ref.nodes, ref.shift, h, kw, ref.all)
+	} else if n.hash != h || !n.matches(kw, ref.all) {
 		n = nil
 	}
 	if n == nil {

@@ -52,6 +52,11 @@ type subtable struct {
 	words   []wordMask
 	ends    [numStages]uint8
 	nstages int // stages in which mask has bits; ends beyond are unused
+	// cum[i] is words[:ends[i]] with each key word once, and all is the
+	// last of them: the lists to add to a lookup's mask and to compare
+	// nodes with.
+	cum [numStages][]wordMask
+	all []wordMask
 
 	// Writer-only state. Lookups reach sets and table through the
 	// snapshot's view (see ref), so a change to that view must be
@@ -85,6 +90,12 @@ func newSubtable(m *flow.Mask) *subtable {
 		}
 	}
 	st.words = st.words[:len(st.words):len(st.words)]
+	for i := range st.nstages {
+		st.cum[i] = merged(st.words[:st.ends[i]])
+	}
+	if st.nstages > 0 {
+		st.all = st.cum[st.nstages-1]
+	}
 	for i := range st.nstages - 1 {
 		st.sets[i] = newHashSet(0)
 	}
@@ -92,9 +103,26 @@ func newSubtable(m *flow.Mask) *subtable {
 	return st
 }
 
+// merged returns ws with the entries for each key word combined, in word
+// order.
+func merged(ws []wordMask) []wordMask {
+	var m flow.Mask
+	mw := m.Words()
+	for _, w := range ws {
+		mw[w.idx] |= w.m
+	}
+	var out []wordMask
+	for i, x := range mw {
+		if x != 0 {
+			out = append(out, wordMask{uint32(i), x})
+		}
+	}
+	return out[:len(out):len(out)]
+}
+
 // ref returns the snapshot's view of st.
 func (st *subtable) ref() subRef {
-	r := subRef{maxPri: st.prios.max(), words: st.words, nodes: st.table.slots, shift: shiftFor(len(st.table.slots)), st: st}
+	r := subRef{maxPri: st.prios.max(), all: st.all, nodes: st.table.slots, shift: shiftFor(len(st.table.slots)), st: st}
 	start := 0
 	for i := range st.nstages {
 		end := int(st.ends[i])
@@ -102,7 +130,7 @@ func (st *subtable) ref() subRef {
 			r.last = st.words[start:end:end]
 			break
 		}
-		r.stages[i] = stageRef{words: st.words[start:end:end], cum: st.words[:end:end]}
+		r.stages[i] = stageRef{words: st.words[start:end:end], cum: st.cum[i]}
 		if set := st.sets[i]; set.used == 1 {
 			r.stages[i].one = set.only()
 		} else {
@@ -156,8 +184,8 @@ func (st *subtable) addNode(n *node, hs *[numStages]uint64) {
 func (st *subtable) delNode(n *node, seed uint64) {
 	var k flow.Key
 	kw := k.Words()
-	for i, w := range st.words {
-		kw[w.idx] |= n.vals[i]
+	for i, w := range st.all {
+		kw[w.idx] = n.vals[i]
 	}
 	var hs [numStages]uint64
 	st.hashes(seed, kw, &hs)

@@ -55,7 +55,7 @@ func slotsFor(n int) int {
 }
 
 // node holds the rules of one subtable that share a match: the masked key
-// words (in the order of the subtable's words) and the rules, highest
+// words (in the order of the subtable's all list) and the rules, highest
 // priority first.
 type node struct {
 	hash uint64

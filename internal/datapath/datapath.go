@@ -245,6 +245,7 @@ func (w *Worker) Process(inPort uint32, pkts []*packet.Packet) {
 		last.Hit(runPkts, runBytes, w.now)
 	}
 	w.Flush()
+	w.cw.Publish()
 }
 
 // Output implements action.Outputter: it stages a copy of p for port no.

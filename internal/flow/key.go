@@ -4,6 +4,7 @@
 package flow
 
 import (
+	"hash/maphash"
 	"math/bits"
 	"unsafe"
 )
@@ -223,15 +224,24 @@ func (k *Key) EqualMasked(o *Key, m *Mask) bool {
 	return true
 }
 
+// PacketWords is the part of a key that comes from the packet (and its
+// arrival): everything after the pipeline-only words.
+type PacketWords [KeyWords - PipelineWords]uint64
+
+// Packet views the packet part of k.
+func (k *Key) Packet() *PacketWords {
+	return (*PacketWords)(unsafe.Pointer(&k.Words()[PipelineWords]))
+}
+
+// hashSeed is fixed for the process: hashes are only compared within it.
+var hashSeed = maphash.MakeSeed()
+
 // Hash returns a hash of all of k except the pipeline-only words, which are
-// zero for packets entering the switch. It is the exact-match cache hash.
+// zero for packets entering the switch. It is the exact-match cache hash;
+// the runtime's AES-based hash does the 128 bytes in a few nanoseconds.
 func (k *Key) Hash() uint64 {
-	w := k.Words()
-	h := uint64(0x9e3779b97f4a7c15)
-	for i := PipelineWords; i < KeyWords; i++ {
-		h = mix(h, w[i])
-	}
-	return finalize(h)
+	p := k.Packet()
+	return maphash.Bytes(hashSeed, unsafe.Slice((*byte)(unsafe.Pointer(p)), len(p)*8))
 }
 
 // HashMasked hashes the words of k selected by idx under mask m. Callers that

@@ -78,9 +78,9 @@ func wantActions(t *testing.T, res *pipeline.Result, tr *pipeline.Trace, want st
 }
 
 const (
-	macA = "00:00:00:00:00:0a"
-	macB = "00:00:00:00:00:0b"
-	macC = "00:00:00:00:00:0c"
+	macA  = "00:00:00:00:00:0a"
+	macB  = "00:00:00:00:00:0b"
+	macC  = "00:00:00:00:00:0c"
 	bcast = "ff:ff:ff:ff:ff:ff"
 )
 

@@ -105,13 +105,15 @@ func (p *Port) Write(pkts []*packet.Packet) (int, error) {
 	if p.closed {
 		return 0, errClosed
 	}
+	var bytes uint64
 	for _, pk := range pkts {
 		if p.keep {
 			p.sent = append(p.sent, append([]byte(nil), pk.Data()...))
 		}
-		p.counter.TxPackets.Add(1)
-		p.counter.TxBytes.Add(uint64(pk.Len()))
+		bytes += uint64(pk.Len())
 	}
+	p.counter.TxPackets.Add(uint64(len(pkts)))
+	p.counter.TxBytes.Add(bytes)
 	return len(pkts), nil
 }
 

@@ -2,6 +2,7 @@ package tap
 
 import (
 	"net"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -63,4 +64,44 @@ func setMAC(ctl int, name string, mac net.HardwareAddr) error {
 		return errno
 	}
 	return nil
+}
+
+// tunGetDevNetNS is TUNGETDEVNETNS (linux/if_tun.h, _IO('T', 227)): it
+// returns a descriptor of the network namespace the tap's netdev is in.
+const tunGetDevNetNS = 0x54e3
+
+// flagsInDevNetns reads the flags of the tap's netdev in the namespace it
+// lives in, which may not be the caller's.
+func flagsInDevNetns(tunFD int, name string) (uint16, error) {
+	nsfd, err := unix.IoctlRetInt(tunFD, tunGetDevNetNS)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(nsfd)
+	runtime.LockOSThread()
+	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return 0, err
+	}
+	defer unix.Close(orig)
+	if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return 0, err
+	}
+	sock, serr := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+		// The thread is stuck in the other namespace: leave it locked so
+		// the runtime retires it with this goroutine.
+		if serr == nil {
+			unix.Close(sock)
+		}
+		return 0, err
+	}
+	runtime.UnlockOSThread()
+	if serr != nil {
+		return 0, serr
+	}
+	defer unix.Close(sock)
+	return ifFlags(sock, name)
 }

@@ -381,6 +381,11 @@ func (p *Port) LinkUp() bool {
 		return false
 	}
 	flags, err := ifFlags(p.ctl, ifr.Name())
+	if errors.Is(err, unix.ENODEV) {
+		// The netdev was moved to another namespace (a container's or a
+		// test host's): ask there.
+		flags, err = flagsInDevNetns(p.queues[0], ifr.Name())
+	}
 	return err == nil && flags&unix.IFF_UP != 0 && flags&unix.IFF_RUNNING != 0
 }
 
