@@ -49,10 +49,9 @@ func (e *Entry) Stats() (packets, bytes uint64) { return e.packets.Load(), e.byt
 
 // subtable holds the entries of one mask.
 type subtable struct {
-	mask flow.Mask
 	idx  []uint8 // words of mask with bits set
-	m    cmap
-	hits atomic.Uint64
+	m    cmap    // first: lookups touch idx and the slots before the mask
+	mask flow.Mask
 }
 
 // megaflows is the megaflow table: a tuple space of masks. Readers never
@@ -68,25 +67,35 @@ func (t *megaflows) init() {
 	t.subtables.Store(&empty)
 }
 
-// lookup returns the live entry k falls in, or nil.
+// lookup returns the entry k falls in, or nil.
 func (t *megaflows) lookup(k *flow.Key) *Entry {
 	kw := k.Words()
 	for _, st := range *t.subtables.Load() {
-		h := k.HashMasked(&st.mask, st.idx)
+		h := fixHash(k.HashMasked(&st.mask, st.idx))
 		mw := st.mask.Words()
-	chain:
-		for n := st.m.head(h); n != nil; n = n.next {
-			if n.hash != h {
+		s := *st.m.slots.Load()
+		mask := uint64(len(s) - 1)
+	probe:
+		for i := h & mask; ; i = (i + 1) & mask {
+			sh := s[i].hash.Load()
+			if sh == slotEmpty {
+				break
+			}
+			if sh != h {
+				continue
+			}
+			e := s[i].e.Load()
+			if e == nil {
 				continue
 			}
 			// Only the words the mask examines can differ.
-			ew := n.e.Key.Words()
-			for _, i := range st.idx {
-				if (kw[i]^ew[i])&mw[i] != 0 {
-					continue chain
+			ew := e.Key.Words()
+			for _, j := range st.idx {
+				if (kw[j]^ew[j])&mw[j] != 0 {
+					continue probe
 				}
 			}
-			return n.e
+			return e
 		}
 	}
 	return nil
@@ -113,14 +122,11 @@ func (t *megaflows) insert(e *Entry) (replaced *Entry) {
 	}
 	e.Mask = &st.mask
 	h := e.Key.HashMasked(&st.mask, st.idx)
-	for n := st.m.head(h); n != nil; n = n.next {
-		if n.hash == h && n.e.Key == e.Key {
-			replaced = n.e
-			replaced.dead.Store(true)
-			st.m.remove(h, replaced)
-			t.count.Add(-1)
-			break
-		}
+	if old := st.m.find(h, func(o *Entry) bool { return o.Key == e.Key }); old != nil {
+		replaced = old
+		replaced.dead.Store(true)
+		st.m.remove(h, replaced)
+		t.count.Add(-1)
 	}
 	st.m.insert(h, e)
 	t.count.Add(1)
@@ -155,79 +161,136 @@ func (t *megaflows) each(fn func(*Entry)) {
 	}
 }
 
-// cmap is a hash table with lock-free readers: bucket chains are immutable
-// lists swapped in with atomic stores, and growth publishes a new bucket
-// array. Writers are serialized by the caller. Go's garbage collector
-// reclaims what readers may still be walking.
+// cmap is an open-addressing hash table with lock-free readers. Each slot
+// holds a hash and an entry, stored with atomics; a reader checks the hash
+// in the slot (no pointer chase for a miss) and then the entry's key, which
+// is the only proof of a match, so a reader racing a writer can at worst
+// miss an entry being moved (and translate the packet again), never take a
+// wrong one. Writers are serialized by the caller. Deleted slots become
+// tombstones; growth and rehashing publish a new slot array.
 type cmap struct {
-	buckets atomic.Pointer[[]atomic.Pointer[node]]
-	n       int
+	slots atomic.Pointer[[]slot]
+	n     int // live entries
+	used  int // live entries + tombstones
 }
 
-type node struct {
-	hash uint64
-	e    *Entry
-	next *node
+type slot struct {
+	hash atomic.Uint64 // 0 empty, 1 tombstone, else the entry's hash
+	e    atomic.Pointer[Entry]
+}
+
+const (
+	slotEmpty     = 0
+	slotTombstone = 1
+)
+
+// fixHash keeps real hashes clear of the empty and tombstone markers.
+func fixHash(h uint64) uint64 {
+	if h <= slotTombstone {
+		h += 2
+	}
+	return h
 }
 
 func (m *cmap) init() {
-	b := make([]atomic.Pointer[node], 8)
-	m.buckets.Store(&b)
+	s := make([]slot, 16)
+	m.slots.Store(&s)
 }
 
-func (m *cmap) head(h uint64) *node {
-	b := *m.buckets.Load()
-	return b[h&uint64(len(b)-1)].Load()
+// find returns the entry with hash h whose key satisfies match.
+func (m *cmap) find(h uint64, match func(*Entry) bool) *Entry {
+	h = fixHash(h)
+	s := *m.slots.Load()
+	mask := uint64(len(s) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sh := s[i].hash.Load()
+		if sh == slotEmpty {
+			return nil
+		}
+		if sh == h {
+			if e := s[i].e.Load(); e != nil && match(e) {
+				return e
+			}
+		}
+	}
 }
 
 func (m *cmap) insert(h uint64, e *Entry) {
-	b := *m.buckets.Load()
-	if m.n+1 > len(b) {
-		b = m.grow(b)
+	s := *m.slots.Load()
+	if 4*(m.used+1) > 3*len(s) {
+		s = m.rehash(s)
 	}
-	slot := &b[h&uint64(len(b)-1)]
-	slot.Store(&node{hash: h, e: e, next: slot.Load()})
-	m.n++
-}
-
-func (m *cmap) grow(old []atomic.Pointer[node]) []atomic.Pointer[node] {
-	b := make([]atomic.Pointer[node], 2*len(old))
-	for i := range old {
-		for n := old[i].Load(); n != nil; n = n.next {
-			slot := &b[n.hash&uint64(len(b)-1)]
-			slot.Store(&node{hash: n.hash, e: n.e, next: slot.Load()})
+	h = fixHash(h)
+	mask := uint64(len(s) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sh := s[i].hash.Load()
+		if sh == slotEmpty || sh == slotTombstone {
+			if sh == slotEmpty {
+				m.used++
+			}
+			// Entry first, then hash: a reader that sees the hash sees
+			// this entry (or a later one, which its key check rejects).
+			s[i].e.Store(e)
+			s[i].hash.Store(h)
+			m.n++
+			return
 		}
 	}
-	m.buckets.Store(&b)
-	return b
 }
 
-// remove takes e out of its chain by rebuilding the nodes in front of it.
-func (m *cmap) remove(h uint64, e *Entry) bool {
-	b := *m.buckets.Load()
-	slot := &b[h&uint64(len(b)-1)]
-	var front []*node
-	for n := slot.Load(); n != nil; n = n.next {
-		if n.e != e {
-			front = append(front, n)
+// rehash builds a slot array sized for the live entries, without
+// tombstones, and publishes it.
+func (m *cmap) rehash(old []slot) []slot {
+	size := 16
+	for 4*(m.n+1) > 2*size {
+		size *= 2
+	}
+	s := make([]slot, size)
+	mask := uint64(size - 1)
+	for j := range old {
+		h := old[j].hash.Load()
+		if h <= slotTombstone {
 			continue
 		}
-		rest := n.next
-		for i := len(front) - 1; i >= 0; i-- {
-			rest = &node{hash: front[i].hash, e: front[i].e, next: rest}
+		for i := h & mask; ; i = (i + 1) & mask {
+			if s[i].hash.Load() == slotEmpty {
+				s[i].e.Store(old[j].e.Load())
+				s[i].hash.Store(h)
+				break
+			}
 		}
-		slot.Store(rest)
-		m.n--
-		return true
 	}
-	return false
+	m.used = m.n
+	m.slots.Store(&s)
+	return s
+}
+
+// remove takes e out of the table.
+func (m *cmap) remove(h uint64, e *Entry) bool {
+	h = fixHash(h)
+	s := *m.slots.Load()
+	mask := uint64(len(s) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sh := s[i].hash.Load()
+		if sh == slotEmpty {
+			return false
+		}
+		if sh == h && s[i].e.Load() == e {
+			s[i].hash.Store(slotTombstone)
+			s[i].e.Store(nil)
+			m.n--
+			return true
+		}
+	}
 }
 
 func (m *cmap) each(fn func(*Entry)) {
-	b := *m.buckets.Load()
-	for i := range b {
-		for n := b[i].Load(); n != nil; n = n.next {
-			fn(n.e)
+	s := *m.slots.Load()
+	for i := range s {
+		if s[i].hash.Load() > slotTombstone {
+			if e := s[i].e.Load(); e != nil {
+				fn(e)
+			}
 		}
 	}
 }

@@ -248,12 +248,17 @@ func (k *Key) Hash() uint64 {
 // look up the same mask many times precompute idx (the non-zero words of m).
 func (k *Key) HashMasked(m *Mask, idx []uint8) uint64 {
 	w, mw := k.Words(), m.Words()
-	h := uint64(0x9e3779b97f4a7c15)
-	for _, i := range idx {
-		h = mix(h, w[i]&mw[i])
+	h := uint64(len(idx))
+	// Each word's multiply is independent of the running hash, so the
+	// processor overlaps them; the chain is only xor and rotate.
+	for j, i := range idx {
+		h = bits.RotateLeft64(h^(w[i]&mw[i])*wordMul[j&7], 29)
 	}
 	return finalize(h)
 }
+
+var wordMul = [8]uint64{0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0xd6e8feb86659fd93,
+	0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3, 0x589965cc75374cc3}
 
 // NonZeroWords returns the indexes of the words of m that examine any bit.
 func (m *Mask) NonZeroWords() []uint8 {
@@ -266,14 +271,10 @@ func (m *Mask) NonZeroWords() []uint8 {
 	return idx
 }
 
-func mix(h, w uint64) uint64 {
-	hi, lo := bits.Mul64(h^w, 0xbf58476d1ce4e5b9)
-	return hi ^ lo
-}
-
+// finalize spreads h's bits over the low bits tables index with (one
+// multiply: the per-word step already multiplied every input).
 func finalize(h uint64) uint64 {
-	h ^= h >> 31
+	h ^= h >> 32
 	h *= 0x94d049bb133111eb
-	h ^= h >> 29
-	return h
+	return h ^ h>>29
 }
