@@ -74,15 +74,15 @@ const never = ^uint64(0)
 // entry is one rule in a node.
 type entry struct {
 	rule   *flow.Rule
-	pri    uint16
 	add    uint64        // first version the rule is visible in
 	remove atomic.Uint64 // first version it is not; never while it stays
 	next   atomic.Pointer[entry]
+	pri    uint16
 
 	// Writer-only state.
+	dying bool // being removed by the batch in progress
 	node  *node
 	st    *subtable
-	dying bool // being removed by the batch in progress
 }
 
 func (e *entry) visible(v uint64) bool { return e.add <= v && v < e.remove.Load() }
@@ -247,6 +247,7 @@ func (c *Classifier) insert(r *flow.Rule, v uint64) {
 	kw := r.Match.Key.Words()
 	var hs [numStages]uint64
 	h := st.hashes(c.seed, kw, &hs)
+	var e *entry
 	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), h, kw, st.all)
 	if n == nil {
 		n = newNode(h, len(st.all))
@@ -255,9 +256,13 @@ func (c *Classifier) insert(r *flow.Rule, v uint64) {
 		}
 		st.addNode(n, &hs)
 		c.dirty = c.dirty || st.stale
+		e = &n.first
+	} else {
+		// A node's first entry is never reused: a lookup may still stand
+		// on it after its rule was removed.
+		e = new(entry)
 	}
-
-	e := &entry{rule: r, pri: r.Priority, add: v, node: n, st: st}
+	e.rule, e.pri, e.add, e.node, e.st = r, r.Priority, v, n, st
 	e.remove.Store(never)
 	// Ties go after the rules already there, so Find and lookups keep
 	// answering with the older rule.

@@ -133,3 +133,48 @@ func TestHashSet(t *testing.T) {
 		}
 	}
 }
+
+// TestHashStructuredKeys checks that keys differing in a few bits, in the
+// patterns rules produce (grids of ports and addresses, one bit in each of
+// two words), get distinct hashes that spread over a table's slots.
+func TestHashStructuredKeys(t *testing.T) {
+	m := flow.Mask{InPort: ^uint32(0), NwSrc: ^uint32(0), NwDst: ^uint32(0), EthType: 0xffff}
+	m.VLANs[0].TPID = 0xffff
+	st := newSubtable(&m)
+	var hs [numStages]uint64
+	seen := map[uint64]flow.Key{}
+	slots := map[uint64]int{}
+	const n = 64 * 64
+	shift := shiftFor(slotsFor(n))
+	add := func(k flow.Key) {
+		t.Helper()
+		h := st.hashes(12345, k.Words(), &hs)
+		if o, ok := seen[h]; ok && o != k {
+			t.Fatalf("keys %x and %x share hash %x", o.Words(), k.Words(), h)
+		}
+		seen[h] = k
+		slots[h>>shift]++
+	}
+	for i := range 64 {
+		for j := range 64 {
+			add(flow.Key{InPort: uint32(i), NwDst: 0x0a000000 | uint32(j), EthType: flow.EthTypeIPv4})
+		}
+	}
+	most := 0
+	for _, c := range slots {
+		most = max(most, c)
+	}
+	if most > 8 {
+		t.Errorf("%d of %d grid keys share a first slot", most, n)
+	}
+	// Single bits in two words, including the top bits.
+	base := flow.Key{InPort: 1, NwSrc: 0x0a000001, NwDst: 0xc0a80101, EthType: flow.EthTypeIPv4}
+	for a := range 64 {
+		for _, w := range []int{7, 8, 16} {
+			k := base
+			k.Words()[7] ^= (1 << a) & m.Words()[7]
+			k.Words()[w] ^= (1 << a) & m.Words()[w]
+			add(k)
+		}
+	}
+}

@@ -70,51 +70,41 @@ func (s *snapshot) lookup(seed uint64, kw, wc *[flow.KeyWords]uint64) *entry {
 		if bestPri >= int32(ref.maxPri) {
 			break
 		}
-		h, miss := ref.walk(seed, kw)
-		if miss >= 0 {
-			if wc != nil {
-				orInto(wc, ref.stages[miss].cum)
-			}
-			continue
-		}
-		if wc != nil {
-			orInto(wc, ref.all)
-		}
-		if e := ref.find(h, kw, s.version); e != nil && int32(e.pri) > bestPri {
+		if e := ref.visit(seed, kw, wc, s.version); e != nil && int32(e.pri) > bestPri {
 			best, bestPri = e, int32(e.pri)
 		}
 	}
 	return best
 }
 
-// walk hashes kw stage by stage, starting from seed. It returns the index
-// of the first stage whose hash no node has, or -1 and the hash of all
-// stages.
-func (ref *subRef) walk(seed uint64, kw *[flow.KeyWords]uint64) (uint64, int) {
+// visit looks kw up in the subtable: it hashes kw stage by stage, starting
+// from seed, and stops at the first stage whose hash no node has, adding
+// the bits hashed so far to wc (if not nil); or, when every stage's hash
+// is known, adds all of the mask's bits to wc and returns the
+// highest-priority entry visible at version v of the node whose key is kw,
+// or nil.
+func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *entry {
 	h := seed
 	for j := range ref.checks {
 		sg := &ref.stages[j]
 		for _, w := range sg.words {
 			h = mix(h, kw[w.idx]&w.m)
 		}
-		v := setValue(h)
-		if sg.set == nil {
-			if sg.one != v {
-				return h, int(j)
-			}
-		} else if !hasHash(sg.set, sg.shift, v) {
-			return h, int(j)
+		hv := setValue(h)
+		if sg.set == nil && sg.one == hv || sg.set != nil && hasHash(sg.set, sg.shift, hv) {
+			continue
 		}
+		if wc != nil {
+			orInto(wc, sg.cum)
+		}
+		return nil
 	}
 	for _, w := range ref.last {
 		h = mix(h, kw[w.idx]&w.m)
 	}
-	return h, -1
-}
-
-// find returns the highest-priority entry visible at version v of the node
-// whose key is kw, given its hash h, or nil.
-func (ref *subRef) find(h uint64, kw *[flow.KeyWords]uint64, v uint64) *entry {
+	if wc != nil {
+		orInto(wc, ref.all)
+	}
 	n := ref.one
 	if n == nil {
 		n = findNode(ref.nodes, ref.shift, h, kw, ref.all)

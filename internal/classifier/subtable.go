@@ -114,7 +114,7 @@ func merged(ws []wordMask) []wordMask {
 	var out []wordMask
 	for i, x := range mw {
 		if x != 0 {
-			out = append(out, wordMask{uint32(i), x})
+			out = append(out, wordMask{idx: uint32(i), m: x})
 		}
 	}
 	return out[:len(out):len(out)]

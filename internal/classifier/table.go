@@ -7,11 +7,15 @@ import (
 	"github.com/dvs-project/dvs/internal/flow"
 )
 
-// mix folds word w into hash h. A multiplication by an odd constant carries
-// every bit of h^w into the bits above it, so the high bits of the result,
-// which index the tables (see first), depend on all of the words mixed in.
-// Each step is a bijection of h^w: keys collide only by chance.
-func mix(h, w uint64) uint64 { return (h ^ w) * 0x9fb21c651e98df25 }
+// mix folds key word w into hash h. The 128-bit product spreads every bit
+// of h^w over both halves, and folding them together leaves no difference
+// that a later word could cancel by flipping a bit or two, so keys collide
+// only by chance. The tables are indexed by the hash's top bits (see
+// shiftFor).
+func mix(h, w uint64) uint64 {
+	hi, lo := bits.Mul64(h^w, 0x9fb21c651e98df25)
+	return hi ^ lo
+}
 
 // shiftFor returns the shift that takes a hash to the first slot of its
 // probe in a table of n slots, a power of two: the slot is the hash's top
@@ -60,8 +64,11 @@ func slotsFor(n int) int {
 type node struct {
 	hash uint64
 	head atomic.Pointer[entry]
-	vals []uint64 // inline, when it fits, so a lookup touches one object
-	inl  [4]uint64
+	// first is the entry of the rule that made the node, allocated with it
+	// so that a lookup finds the node and its usual single entry together.
+	first entry
+	vals  []uint64 // inline, when it fits, for the same reason
+	inl   [4]uint64
 }
 
 func newNode(h uint64, n int) *node {

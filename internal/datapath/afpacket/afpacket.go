@@ -57,6 +57,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dvs-project/dvs/internal/datapath"
+	"github.com/dvs-project/dvs/internal/datapath/link"
 )
 
 // Defaults for Options.
@@ -310,26 +311,24 @@ func (p *Port) LinkUp() bool {
 	if p.closed.Load() {
 		return false
 	}
-	flags, err := linkFlags(p.fd, p.ifindex)
-	return err == nil && flags&unix.IFF_UP != 0 && flags&unix.IFF_RUNNING != 0
+	name, err := linkName(p.fd, p.ifindex)
+	return err == nil && link.Up(p.fd, name)
 }
 
-// linkFlags returns the interface flags of ifindex, through ioctls on fd
-// (which act in fd's network namespace, whatever the calling thread's).
-func linkFlags(fd, ifindex int) (uint16, error) {
+// linkName returns the current name of ifindex (it may have been renamed)
+// in fd's network namespace.
+func linkName(fd, ifindex int) (string, error) {
 	ifr, err := unix.NewIfreq("")
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	ifr.SetUint32(uint32(ifindex))
 	if err := unix.IoctlIfreq(fd, unix.SIOCGIFNAME, ifr); err != nil {
-		return 0, err
+		return "", err
 	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return 0, err
-	}
-	return ifr.Uint16(), nil
+	return ifr.Name(), nil
 }
+
 
 // Close unmaps the ring and closes the socket, after any Read or Write in
 // progress returns. Later Read and Write return net.ErrClosed.

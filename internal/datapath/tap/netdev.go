@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dvs-project/dvs/internal/datapath/link"
 )
 
 // The netdev is configured with interface ioctls on a socket made in the
@@ -70,24 +72,24 @@ func setMAC(ctl int, name string, mac net.HardwareAddr) error {
 // returns a descriptor of the network namespace the tap's netdev is in.
 const tunGetDevNetNS = 0x54e3
 
-// flagsInDevNetns reads the flags of the tap's netdev in the namespace it
+// upInDevNetns reads the link state of the tap's netdev in the namespace it
 // lives in, which may not be the caller's.
-func flagsInDevNetns(tunFD int, name string) (uint16, error) {
+func upInDevNetns(tunFD int, name string) (bool, error) {
 	nsfd, err := unix.IoctlRetInt(tunFD, tunGetDevNetNS)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	defer unix.Close(nsfd)
 	runtime.LockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		runtime.UnlockOSThread()
-		return 0, err
+		return false, err
 	}
 	defer unix.Close(orig)
 	if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return 0, err
+		return false, err
 	}
 	sock, serr := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
@@ -96,12 +98,12 @@ func flagsInDevNetns(tunFD int, name string) (uint16, error) {
 		if serr == nil {
 			unix.Close(sock)
 		}
-		return 0, err
+		return false, err
 	}
 	runtime.UnlockOSThread()
 	if serr != nil {
-		return 0, serr
+		return false, serr
 	}
 	defer unix.Close(sock)
-	return ifFlags(sock, name)
+	return link.Up(sock, name), nil
 }

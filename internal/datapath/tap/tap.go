@@ -57,6 +57,7 @@ import (
 
 	"github.com/dvs-project/dvs/internal/datapath"
 	"github.com/dvs-project/dvs/internal/datapath/gso"
+	"github.com/dvs-project/dvs/internal/datapath/link"
 	"github.com/dvs-project/dvs/internal/packet"
 )
 
@@ -380,13 +381,13 @@ func (p *Port) LinkUp() bool {
 	if err := unix.IoctlIfreq(p.queues[0], unix.TUNGETIFF, ifr); err != nil {
 		return false
 	}
-	flags, err := ifFlags(p.ctl, ifr.Name())
-	if errors.Is(err, unix.ENODEV) {
+	if _, err := ifFlags(p.ctl, ifr.Name()); errors.Is(err, unix.ENODEV) {
 		// The netdev was moved to another namespace (a container's or a
 		// test host's): ask there.
-		flags, err = flagsInDevNetns(p.queues[0], ifr.Name())
+		up, err := upInDevNetns(p.queues[0], ifr.Name())
+		return err == nil && up
 	}
-	return err == nil && flags&unix.IFF_UP != 0 && flags&unix.IFF_RUNNING != 0
+	return link.Up(p.ctl, ifr.Name())
 }
 
 // Read reads up to len(pkts) frames without blocking, from each queue in
