@@ -329,7 +329,6 @@ func linkName(fd, ifindex int) (string, error) {
 	return ifr.Name(), nil
 }
 
-
 // Close unmaps the ring and closes the socket, after any Read or Write in
 // progress returns. Later Read and Write return net.ErrClosed.
 func (p *Port) Close() error {
