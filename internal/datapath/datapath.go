@@ -170,7 +170,8 @@ func (d *Datapath) CountDrop(r action.DropReason) { d.drops[r].Add(1) }
 type Worker struct {
 	d     *Datapath
 	cw    *cache.Worker
-	key   flow.Key
+	keys  [packet.BatchSize]flow.Key
+	ents  [packet.BatchSize]*cache.Entry
 	table *portTable
 	stage []txStage
 	now   int64
@@ -181,6 +182,7 @@ type txStage struct {
 	port *DPPort
 	pkts []*packet.Packet // len = staged count; cap = BatchSize
 	bufs []*packet.Packet // preallocated buffers
+	max  int              // the largest frame a buffer holds
 }
 
 // NewWorker returns a worker for d.
@@ -213,21 +215,44 @@ func (w *Worker) refreshTable() {
 		}
 		stage[i].port = p
 		stage[i].pkts = stage[i].bufs[:0]
+		stage[i].max = stage[i].bufs[0].Cap()
 	}
 	w.stage = stage
 }
 
 // Process runs a batch of packets received on port inPort through the
-// caches and actions, then writes what they output. It borrows pkts.
+// caches and actions, then writes what they output. It borrows pkts, which
+// may be longer than BatchSize (it works through them in batches).
+//
+// Each batch goes in stages: parse every packet, then hash and look up
+// every key, then run every packet's actions. Besides keeping each loop
+// small, this lets the parser's many small stores into a key retire before
+// the hash and the cache compare read the key back as whole words.
 func (w *Worker) Process(inPort uint32, pkts []*packet.Packet) {
 	w.refreshTable()
 	w.now = time.Now().UnixNano()
+	for len(pkts) > 0 {
+		n := min(len(pkts), packet.BatchSize)
+		w.process(inPort, pkts[:n])
+		pkts = pkts[n:]
+	}
+	w.Flush()
+	w.cw.Publish()
+}
+
+func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
+	keys, ents := w.keys[:len(pkts)], w.ents[:len(pkts)]
+	for i, p := range pkts {
+		p.InPort = inPort
+		packet.Parse(p.Data(), inPort, &keys[i])
+	}
+	for i := range keys {
+		ents[i] = w.cw.Lookup(&keys[i], keys[i].Hash())
+	}
 	var last *cache.Entry
 	var runPkts, runBytes uint64
-	for _, p := range pkts {
-		p.InPort = inPort
-		packet.Parse(p.Data(), inPort, &w.key)
-		e := w.cw.Lookup(&w.key, w.key.Hash())
+	for i, p := range pkts {
+		e := ents[i]
 		// Count runs of packets of the same megaflow with one update.
 		if e != last {
 			if last != nil {
@@ -240,12 +265,11 @@ func (w *Worker) Process(inPort uint32, pkts []*packet.Packet) {
 		if r := action.Execute(p, e.Actions, w); r != action.DropNone {
 			w.d.drops[r].Add(1)
 		}
+		ents[i] = nil
 	}
 	if last != nil {
 		last.Hit(runPkts, runBytes, w.now)
 	}
-	w.Flush()
-	w.cw.Publish()
 }
 
 // Output implements action.Outputter: it stages a copy of p for port no.
@@ -256,7 +280,7 @@ func (w *Worker) Output(no uint32, p *packet.Packet) {
 	}
 	s := &w.stage[i]
 	dp := s.port
-	if p.Len() > s.bufs[0].Cap() || (p.GSO.Type != packet.VirtioNetHdrGSONone && !dp.gso) {
+	if p.Len() > s.max || (p.GSO.Type != packet.VirtioNetHdrGSONone && !dp.gso) {
 		// Too big to stage (an offloaded super-packet): write it now;
 		// Write borrows p only until it returns.
 		w.writeLarge(dp, p)

@@ -4,7 +4,6 @@
 package flow
 
 import (
-	"hash/maphash"
 	"math/bits"
 	"unsafe"
 )
@@ -86,6 +85,8 @@ const (
 var (
 	_ [0]struct{} = [unsafe.Sizeof(Key{}) % 8]struct{}{}
 	_ [0]struct{} = [unsafe.Offsetof(Key{}.TunID) % 8]struct{}{}
+	// Hash takes the packet words four at a time.
+	_ [0]struct{} = [(KeyWords - PipelineWords) % 4]struct{}{}
 )
 
 // TCI bits.
@@ -233,16 +234,36 @@ func (k *Key) Packet() *PacketWords {
 	return (*PacketWords)(unsafe.Pointer(&k.Words()[PipelineWords]))
 }
 
-// hashSeed is fixed for the process: hashes are only compared within it.
-var hashSeed = maphash.MakeSeed()
-
 // Hash returns a hash of all of k except the pipeline-only words, which are
-// zero for packets entering the switch. It is the exact-match cache hash;
-// the runtime's AES-based hash does the 128 bytes in a few nanoseconds.
+// zero for packets entering the switch. It is the exact-match cache hash:
+// every word is multiplied by its own odd constant, and since no multiply
+// depends on another the processor runs them side by side; finalize then
+// folds the high bits, where the products mix, into the low bits that
+// index tables.
 func (k *Key) Hash() uint64 {
 	p := k.Packet()
-	return maphash.Bytes(hashSeed, unsafe.Slice((*byte)(unsafe.Pointer(p)), len(p)*8))
+	var a, b, c, d uint64
+	for i := 0; i+3 < len(p); i += 4 {
+		a += p[i] * packetMul[i]
+		b += p[i+1] * packetMul[i+1]
+		c += p[i+2] * packetMul[i+2]
+		d += p[i+3] * packetMul[i+3]
+	}
+	return finalize(a ^ bits.RotateLeft64(b, 16) ^ bits.RotateLeft64(c, 32) ^ bits.RotateLeft64(d, 48))
 }
+
+// packetMul holds an odd constant per packet word (from a fixed
+// splitmix64 sequence).
+var packetMul = func() (m [KeyWords - PipelineWords]uint64) {
+	x := uint64(0x2545f4914f6cdd1d)
+	for i := range m {
+		x += 0x9e3779b97f4a7c15
+		z := (x ^ x>>30) * 0xbf58476d1ce4e5b9
+		z = (z ^ z>>27) * 0x94d049bb133111eb
+		m[i] = (z ^ z>>31) | 1
+	}
+	return m
+}()
 
 // HashMasked hashes the words of k selected by idx under mask m. Callers that
 // look up the same mask many times precompute idx (the non-zero words of m).
