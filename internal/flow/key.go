@@ -243,11 +243,13 @@ func (k *Key) Packet() *PacketWords {
 func (k *Key) Hash() uint64 {
 	p := k.Packet()
 	var a, b, c, d uint64
+	// A word's high half is folded into its low half first: a product's
+	// top bit alone would cancel against another word's.
 	for i := 0; i+3 < len(p); i += 4 {
-		a += p[i] * packetMul[i]
-		b += p[i+1] * packetMul[i+1]
-		c += p[i+2] * packetMul[i+2]
-		d += p[i+3] * packetMul[i+3]
+		a += (p[i] ^ p[i]>>32) * packetMul[i]
+		b += (p[i+1] ^ p[i+1]>>32) * packetMul[i+1]
+		c += (p[i+2] ^ p[i+2]>>32) * packetMul[i+2]
+		d += (p[i+3] ^ p[i+3]>>32) * packetMul[i+3]
 	}
 	return finalize(a ^ bits.RotateLeft64(b, 16) ^ bits.RotateLeft64(c, 32) ^ bits.RotateLeft64(d, 48))
 }
