@@ -23,6 +23,7 @@ go build -o bin/dvs ./cmd/dvs
 peer=${PEER_BENCH:-../shared/bench/peer-bench.sh}
 here=$PWD
 out=/tmp/dvs-peer-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
 attach="DVS_BIN=$here/bin/dvs $here/bench/dvs-attach.sh"
 "$peer" series -n "$runs" --out "$out" \
     "--duration $duration --flows 0 --offload on --label dvs --pid-cmd 'cat /tmp/dvs-bench/pid' custom '$attach attach {a} {b}' '$attach detach {a} {b}'" \

@@ -60,9 +60,12 @@ const (
 	DropUnknownPort            // input port not (or no longer) on the bridge
 	DropLoop                   // too many resubmits or group chaining
 	DropUnsupported            // an action the datapath cannot run
-	DropMalformed              // the frame could not be parsed far enough
+	DropMalformed              // a header (IP, ARP) is truncated or invalid
 	DropMeter                  // over a meter's rate
 	DropNoOutput               // pipeline ended without output
+	DropRunt                   // shorter than an Ethernet header
+	DropOversize               // longer than the input port's MTU allows
+	DropTags                   // more VLAN tags than the switch handles (2)
 	numDropReasons
 )
 
@@ -84,6 +87,9 @@ var dropNames = [...]string{
 	DropMalformed:   "malformed",
 	DropMeter:       "meter",
 	DropNoOutput:    "no-output",
+	DropRunt:        "runt",
+	DropOversize:    "oversize",
+	DropTags:        "too-many-tags",
 }
 
 func (r DropReason) String() string {
@@ -134,17 +140,4 @@ func (a *Action) String() string {
 func hexValue(v flow.Value, f *flow.Field) string {
 	n := (int(f.Bits) + 7) / 8
 	return fmt.Sprintf("0x%x", v[16-n:])
-}
-
-// Equal reports whether two action lists are the same program.
-func Equal(a, b []Action) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -7,6 +7,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"sort"
 	"strings"
@@ -264,6 +265,9 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 		port.Close()
 		return 0, err
 	}
+	if ifc, err := net.InterfaceByName(spec.Name); err == nil {
+		b.dp.SetMTU(no, ifc.MTU)
+	}
 	spec.OFPort = no
 	b.ports[spec.Name] = &portState{spec: spec, no: no, port: port}
 	return no, nil
@@ -428,9 +432,6 @@ func (b *Bridge) ModFlows(text string, strict bool) (int, error) {
 	f, err := b.filter(stripActions(text), strict)
 	if err != nil {
 		return 0, err
-	}
-	if !strings.Contains(text, "table=") {
-		f.Table = flow.TableAll
 	}
 	return b.pipe.ModifyRules(f, r.Instructions, r.Flags&flow.FlagResetCounts != 0)
 }

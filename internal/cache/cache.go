@@ -12,6 +12,7 @@
 package cache
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -192,12 +193,12 @@ func (c *Cache) credit(e *Entry, packets uint64) {
 func (c *Cache) revalidate(e *Entry, k *flow.Key) *Entry {
 	c.revalidations.Add(1)
 	res := c.p.Translate(k, pipeline.Options{})
-	if res.Mask == *e.Mask && action.Equal(res.Actions, e.Actions) {
+	if res.Mask == *e.Mask && slices.Equal(res.Actions, e.Actions) {
 		e.gen.Store(res.Gen)
 		// The rules may be new objects with the same behaviour (a modify):
 		// credit the ones the packet now hits from now on.
 		c.sweepMu.Lock()
-		if !sameRules(e.rules, res.Rules) {
+		if !slices.Equal(e.rules, res.Rules) {
 			c.pushLocked(e, time.Now().UnixNano())
 			e.rules = res.Rules
 		}
@@ -208,18 +209,6 @@ func (c *Cache) revalidate(e *Entry, k *flow.Key) *Entry {
 	c.replaced.Add(1)
 	c.retire(e)
 	return c.install(k, res)
-}
-
-func sameRules(a, b []*flow.Rule) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // retire removes e and pushes its last counts.

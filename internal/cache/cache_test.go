@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -139,7 +140,7 @@ func TestNoStaleEntries(t *testing.T) {
 				hits++
 			}
 			fresh := p.Translate(&k, pipeline.Options{NoLearn: true})
-			if !action.Equal(e.Actions, fresh.Actions) {
+			if !slices.Equal(e.Actions, fresh.Actions) {
 				tr := &pipeline.Trace{}
 				p.Translate(&k, pipeline.Options{NoLearn: true, Trace: tr})
 				t.Fatalf("step %d (seed %d): cached %s, fresh translation %s\nkey %s\ntrace:\n%s",

@@ -352,15 +352,16 @@ func (c *Classifier) Find(m *flow.Match, priority uint16) *flow.Rule {
 // reported.
 func (c *Classifier) Rules(fn func(*flow.Rule) bool) {
 	s := c.snap.Load()
-	for _, ref := range s.subs {
-		each := func(n *node) bool {
-			for e := n.head.Load(); e != nil; e = e.next.Load() {
-				if e.visible(s.version) && !fn(e.rule) {
-					return false
-				}
+	each := func(n *node) bool {
+		for e := n.head.Load(); e != nil; e = e.next.Load() {
+			if e.visible(s.version) && !fn(e.rule) {
+				return false
 			}
-			return true
 		}
+		return true
+	}
+	for i := range s.subs {
+		ref := &s.subs[i]
 		if ref.one != nil {
 			if !each(ref.one) {
 				return

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dvs-project/dvs/internal/classifier"
+	"github.com/dvs-project/dvs/internal/classifier/reference"
 	"github.com/dvs-project/dvs/internal/flow"
 )
 
@@ -36,6 +37,21 @@ func key(fs ...fv) flow.Key {
 	}
 	return k
 }
+
+// table is what the classifier and the reference have in common, so that
+// tests can drive either.
+type table interface {
+	Insert(*flow.Rule) error
+	Remove(*flow.Rule) bool
+	Lookup(*flow.Key, *flow.Mask) *flow.Rule
+	Find(*flow.Match, uint16) *flow.Rule
+	Len() int
+}
+
+var (
+	_ table = (*classifier.Classifier)(nil)
+	_ table = (*reference.Classifier)(nil)
+)
 
 func mustInsert(t *testing.T, c *classifier.Classifier, rs ...*flow.Rule) {
 	t.Helper()

@@ -31,7 +31,7 @@ func answer(rules []*flow.Rule, k *flow.Key) *flow.Rule {
 	for _, r := range rules {
 		ref.Insert(r)
 	}
-	return ref.Lookup(k)
+	return ref.Lookup(k, nil)
 }
 
 // runReaders runs lookups of keys on two goroutines until stop is closed,

@@ -113,7 +113,7 @@ func (d *diffRound) check(k flow.Key) {
 	d.t.Helper()
 	var wc flow.Mask
 	got := d.c.Lookup(&k, &wc)
-	want := d.ref.Lookup(&k)
+	want := d.ref.Lookup(&k, nil)
 	d.checks++
 	if pri(got) != pri(want) {
 		d.fail("lookup of %x: got priority %d, want %d", k.Words(), pri(got), pri(want))
@@ -136,7 +136,7 @@ func (d *diffRound) check(k flow.Key) {
 		}
 		k2 := blend(&k, &o, &wc)
 		d.checks++
-		if p := pri(d.ref.Lookup(&k2)); p != pri(want) {
+		if p := pri(d.ref.Lookup(&k2, nil)); p != pri(want) {
 			d.fail("mask too wide: %x agrees with %x under %x but its answer has priority %d, not %d",
 				k2.Words(), k.Words(), wc.Words(), p, pri(want))
 		}

@@ -114,6 +114,11 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 	if n == nil {
 		return nil
 	}
+	// Usually the node's first entry heads it; reading it straight from n
+	// lets its fields load alongside the head pointer.
+	if f := &n.first; n.head.Load() == f && f.visible(v) {
+		return f
+	}
 	for e := n.head.Load(); e != nil; e = e.next.Load() {
 		if e.visible(v) {
 			return e

@@ -83,7 +83,12 @@ func newNode(h uint64, n int) *node {
 
 // matches reports whether kw masked by words equals n's key words.
 func (n *node) matches(kw *[flow.KeyWords]uint64, words []wordMask) bool {
-	vals := n.vals[:len(words)]
+	// Reading inline values straight from n saves loading n.vals first.
+	vals := n.vals
+	if len(words) <= len(n.inl) {
+		vals = n.inl[:]
+	}
+	vals = vals[:len(words)]
 	for i, w := range words {
 		if kw[w.idx]&w.m != vals[i] {
 			return false

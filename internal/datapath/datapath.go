@@ -36,6 +36,8 @@ type DPPort struct {
 	No   uint32
 	Port Port
 	gso  bool
+	// maxFrame is the longest frame accepted from the port (0 = any).
+	maxFrame atomic.Int64
 	// txDropped counts packets the datapath could not hand to the port.
 	txDropped atomic.Uint64
 }
@@ -242,17 +244,32 @@ func (w *Worker) Process(inPort uint32, pkts []*packet.Packet) {
 
 func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 	keys, ents := w.keys[:len(pkts)], w.ents[:len(pkts)]
+	maxFrame := 0
+	if in := w.table.get(inPort); in != nil {
+		maxFrame = int(in.maxFrame.Load())
+	}
 	for i, p := range pkts {
 		p.InPort = inPort
-		packet.Parse(p.Data(), inPort, &keys[i])
+		off := packet.ParseOffsets(p.Data(), inPort, &keys[i])
+		ents[i] = nil
+		if r := sanity(p, &keys[i], off, maxFrame); r != action.DropNone {
+			w.d.drops[r].Add(1)
+			ents[i] = &rejected
+		}
 	}
 	for i := range keys {
-		ents[i] = w.cw.Lookup(&keys[i], keys[i].Hash())
+		if ents[i] == nil {
+			ents[i] = w.cw.Lookup(&keys[i], keys[i].Hash())
+		}
 	}
 	var last *cache.Entry
 	var runPkts, runBytes uint64
 	for i, p := range pkts {
 		e := ents[i]
+		if e == &rejected {
+			ents[i] = nil
+			continue
+		}
 		// Count runs of packets of the same megaflow with one update.
 		if e != last {
 			if last != nil {
@@ -269,6 +286,40 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 	}
 	if last != nil {
 		last.Hit(runPkts, runBytes, w.now)
+	}
+}
+
+// rejected marks packets dropped before classification.
+var rejected cache.Entry
+
+// sanity decides whether a frame is fit to switch, or why not: hostile or
+// broken frames are dropped and counted by reason before they reach the
+// caches.
+func sanity(p *packet.Packet, k *flow.Key, off packet.Offsets, maxFrame int) action.DropReason {
+	switch {
+	case p.Len() < packet.EthernetLen:
+		return action.DropRunt
+	case maxFrame > 0 && p.GSO.Type == packet.VirtioNetHdrGSONone && p.Len() > maxFrame:
+		return action.DropOversize
+	case k.EthType == flow.EthTypeVLAN || k.EthType == flow.EthTypeQinQ:
+		return action.DropTags // a third tag (or a tag cut short)
+	case off.L3 == 0 && (k.EthType == flow.EthTypeIPv4 || k.EthType == flow.EthTypeIPv6 ||
+		k.EthType == flow.EthTypeARP || k.EthType == flow.EthTypeRARP):
+		return action.DropMalformed
+	}
+	return action.DropNone
+}
+
+// SetMTU sets the largest frame port no may receive: its MTU plus an
+// Ethernet header and two VLAN tags. Longer frames (that are not
+// offloaded super-packets) are dropped as oversize. 0 disables the check.
+func (d *Datapath) SetMTU(no uint32, mtu int) {
+	if p := d.Port(no); p != nil {
+		n := int64(0)
+		if mtu > 0 {
+			n = int64(mtu + packet.EthernetLen + 2*packet.VLANTagLen)
+		}
+		p.maxFrame.Store(n)
 	}
 }
 

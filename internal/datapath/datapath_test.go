@@ -202,3 +202,29 @@ func BenchmarkFastPathHit(b *testing.B) {
 		b.Fatalf("unexpected misses: %+v", s)
 	}
 }
+
+// TestHostileFramesDroppedByReason feeds broken frames and checks each is
+// dropped, counted under its reason, and that the worker carries on.
+func TestHostileFramesDroppedByReason(t *testing.T) {
+	b := newBridge(t, []string{"priority=0,actions=NORMAL"}, pipeline.Port{No: 1}, pipeline.Port{No: 2})
+	b.d.SetMTU(1, 1500)
+	good := testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1, 2)
+	badIP := append([]byte(nil), good...)
+	badIP[14] = 0x43 // IHL 3: an IPv4 header shorter than 20 bytes
+	threeTags := testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2),
+		VLANs: []testframe.Tag{{TPID: 0x88a8, VID: 1}, {VID: 2}, {VID: 3}}}.Bytes()
+	jumbo := testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Payload: 3000}.Bytes()
+	cutARP := testframe.Frame{Src: testframe.MAC(1), Dst: testframe.Broadcast, ARP: &testframe.ARP{Op: 1,
+		SPA: netip.MustParseAddr("198.51.100.1"), TPA: netip.MustParseAddr("198.51.100.2")}}.Bytes()[:20]
+	b.send(1, []byte{1, 2, 3}, badIP, threeTags, jumbo, cutARP, good)
+	want := map[string]uint64{"runt": 1, "malformed": 2, "too-many-tags": 1, "oversize": 1}
+	got := b.d.Drops()
+	for reason, n := range want {
+		if got[reason] != n {
+			t.Errorf("drops[%s] = %d, want %d (all: %v)", reason, got[reason], n, got)
+		}
+	}
+	if sent := b.ports[2].Sent(); len(sent) != 1 || !bytes.Equal(sent[0], good) {
+		t.Errorf("port 2 got %d frames, want only the good one", len(sent))
+	}
+}

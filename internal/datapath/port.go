@@ -68,6 +68,34 @@ type Counters struct {
 	TxPackets, TxBytes, TxDropped, TxErrors atomic.Uint64
 }
 
+// AddRx counts one Read's outcome (zeros cost nothing).
+func (c *Counters) AddRx(packets, bytes, dropped, errs uint64) {
+	if packets != 0 {
+		c.RxPackets.Add(packets)
+		c.RxBytes.Add(bytes)
+	}
+	if dropped != 0 {
+		c.RxDropped.Add(dropped)
+	}
+	if errs != 0 {
+		c.RxErrors.Add(errs)
+	}
+}
+
+// AddTx counts one Write's outcome (zeros cost nothing).
+func (c *Counters) AddTx(packets, bytes, dropped, errs uint64) {
+	if packets != 0 {
+		c.TxPackets.Add(packets)
+		c.TxBytes.Add(bytes)
+	}
+	if dropped != 0 {
+		c.TxDropped.Add(dropped)
+	}
+	if errs != 0 {
+		c.TxErrors.Add(errs)
+	}
+}
+
 // Snapshot returns the current values.
 func (c *Counters) Snapshot() PortStats {
 	return PortStats{

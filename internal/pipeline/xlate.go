@@ -1,7 +1,7 @@
 package pipeline
 
 import (
-	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -368,7 +368,7 @@ func sameSlot(a, b flow.Action) bool {
 		bs, ok := b.(flow.SetField)
 		return ok && flow.FieldByID(a.Field).SameStorage(flow.FieldByID(bs.Field))
 	default:
-		return fmt.Sprintf("%T", a) == fmt.Sprintf("%T", b)
+		return reflect.TypeOf(a) == reflect.TypeOf(b)
 	}
 }
 

@@ -10,8 +10,12 @@ type Classifier struct {
 	rules []*flow.Rule
 }
 
-// Insert adds r. Like the real classifier, it never replaces a rule.
-func (c *Classifier) Insert(r *flow.Rule) { c.rules = append(c.rules, r) }
+// Insert adds r. Like the real classifier, it never replaces a rule; unlike
+// it, it does not check for misuse, and always returns nil.
+func (c *Classifier) Insert(r *flow.Rule) error {
+	c.rules = append(c.rules, r)
+	return nil
+}
 
 // Remove removes r (compared by pointer) and reports whether it was present.
 func (c *Classifier) Remove(r *flow.Rule) bool {
@@ -25,10 +29,15 @@ func (c *Classifier) Remove(r *flow.Rule) bool {
 }
 
 // Lookup returns the highest-priority rule matching k, or nil. Among rules
-// of equal priority it returns the one inserted first.
-func (c *Classifier) Lookup(k *flow.Key) *flow.Rule {
+// of equal priority it returns the one inserted first. If wc is not nil,
+// Lookup sets in it the bits of every rule's mask: it looks at every rule,
+// so that is what it examined.
+func (c *Classifier) Lookup(k *flow.Key, wc *flow.Mask) *flow.Rule {
 	var best *flow.Rule
 	for _, r := range c.rules {
+		if wc != nil {
+			wc.Or(&r.Match.Mask)
+		}
 		if (best == nil || r.Priority > best.Priority) && r.Match.Matches(k) {
 			best = r
 		}

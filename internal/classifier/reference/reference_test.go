@@ -17,11 +17,15 @@ func TestReference(t *testing.T) {
 	c.Insert(tie)
 
 	k1, k2 := flow.Key{InPort: 1}, flow.Key{InPort: 2}
-	if r := c.Lookup(&k1); r != port {
+	if r := c.Lookup(&k1, nil); r != port {
 		t.Errorf("Lookup(in_port=1) = %p, want the first priority-5 rule", r)
 	}
-	if r := c.Lookup(&k2); r != all {
+	var wc flow.Mask
+	if r := c.Lookup(&k2, &wc); r != all {
 		t.Errorf("Lookup(in_port=2) = %p, want the catch-all", r)
+	}
+	if wc != port.Match.Mask {
+		t.Errorf("Lookup examined %x, want the union of the masks", wc.Words())
 	}
 	if r := c.Find(&port.Match, 5); r != port {
 		t.Errorf("Find = %p, want the first inserted", r)
@@ -29,7 +33,7 @@ func TestReference(t *testing.T) {
 	if !c.Remove(port) || c.Remove(port) {
 		t.Error("Remove reported wrongly")
 	}
-	if r := c.Lookup(&k1); r != tie {
+	if r := c.Lookup(&k1, nil); r != tie {
 		t.Errorf("after Remove: Lookup = %p, want the other priority-5 rule", r)
 	}
 	if c.Len() != 2 || len(c.Rules()) != 2 {

@@ -151,13 +151,7 @@ func (p *Port) Read(pkts []*packet.Packet) (int, error) {
 	} else {
 		r.empty = 0
 	}
-	if n != 0 {
-		p.counters.RxPackets.Add(uint64(n))
-		p.counters.RxBytes.Add(bytes)
-	}
-	if dropped != 0 {
-		p.counters.RxDropped.Add(dropped)
-	}
+	p.counters.AddRx(uint64(n), bytes, dropped, 0)
 	return n, nil
 }
 

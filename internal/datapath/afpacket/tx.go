@@ -123,16 +123,7 @@ func (p *Port) Write(pkts []*packet.Packet) (int, error) {
 		}
 	}
 	t.clear()
-	if sent != 0 {
-		p.counters.TxPackets.Add(uint64(sent))
-		p.counters.TxBytes.Add(bytes)
-	}
-	if dropped != 0 {
-		p.counters.TxDropped.Add(dropped)
-	}
-	if errs != 0 {
-		p.counters.TxErrors.Add(errs)
-	}
+	p.counters.AddTx(uint64(sent), bytes, dropped, errs)
 	return sent, nil
 }
 

@@ -455,16 +455,7 @@ func (p *Port) Read(pkts []*packet.Packet) (int, error) {
 	if nq > 1 {
 		p.rxq = (p.rxq + 1) % nq
 	}
-	if n != 0 {
-		p.counters.RxPackets.Add(uint64(n))
-		p.counters.RxBytes.Add(bytes)
-	}
-	if dropped != 0 {
-		p.counters.RxDropped.Add(dropped)
-	}
-	if errs != 0 {
-		p.counters.RxErrors.Add(errs)
-	}
+	p.counters.AddRx(uint64(n), bytes, dropped, errs)
 	return n, fail
 }
 
@@ -512,16 +503,7 @@ func (p *Port) Write(pkts []*packet.Packet) (int, error) {
 		}
 	}
 	p.txIO[1].Base = nil
-	if sent != 0 {
-		p.counters.TxPackets.Add(uint64(sent))
-		p.counters.TxBytes.Add(bytes)
-	}
-	if dropped != 0 {
-		p.counters.TxDropped.Add(dropped)
-	}
-	if errs != 0 {
-		p.counters.TxErrors.Add(errs)
-	}
+	p.counters.AddTx(uint64(sent), bytes, dropped, errs)
 	return sent, nil
 }
 
