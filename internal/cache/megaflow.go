@@ -49,8 +49,8 @@ func (e *Entry) Stats() (packets, bytes uint64) { return e.packets.Load(), e.byt
 
 // subtable holds the entries of one mask.
 type subtable struct {
-	idx  []uint8 // words of mask with bits set
-	m    cmap    // first: lookups touch idx and the slots before the mask
+	h    flow.MaskedHasher // first: lookups touch it and the slots, not the mask
+	m    cmap
 	mask flow.Mask
 }
 
@@ -69,13 +69,10 @@ func (t *megaflows) init() {
 
 // lookup returns the entry k falls in, or nil.
 func (t *megaflows) lookup(k *flow.Key) *Entry {
-	kw := k.Words()
 	for _, st := range *t.subtables.Load() {
-		h := fixHash(k.HashMasked(&st.mask, st.idx))
-		mw := st.mask.Words()
+		h := fixHash(st.h.Hash(k))
 		s := *st.m.slots.Load()
 		mask := uint64(len(s) - 1)
-	probe:
 		for i := h & mask; ; i = (i + 1) & mask {
 			sh := s[i].hash.Load()
 			if sh == slotEmpty {
@@ -84,18 +81,9 @@ func (t *megaflows) lookup(k *flow.Key) *Entry {
 			if sh != h {
 				continue
 			}
-			e := s[i].e.Load()
-			if e == nil {
-				continue
+			if e := s[i].e.Load(); e != nil && st.h.Equal(k, &e.Key) {
+				return e
 			}
-			// Only the words the mask examines can differ.
-			ew := e.Key.Words()
-			for _, j := range st.idx {
-				if (kw[j]^ew[j])&mw[j] != 0 {
-					continue probe
-				}
-			}
-			return e
 		}
 	}
 	return nil
@@ -115,13 +103,13 @@ func (t *megaflows) insert(e *Entry) (replaced *Entry) {
 		}
 	}
 	if st == nil {
-		st = &subtable{mask: *e.Mask, idx: e.Mask.NonZeroWords()}
+		st = &subtable{mask: *e.Mask, h: flow.NewMaskedHasher(e.Mask)}
 		st.m.init()
 		next := append(append(make([]*subtable, 0, len(subs)+1), subs...), st)
 		t.subtables.Store(&next)
 	}
 	e.Mask = &st.mask
-	h := e.Key.HashMasked(&st.mask, st.idx)
+	h := st.h.Hash(&e.Key)
 	if old := st.m.find(h, func(o *Entry) bool { return o.Key == e.Key }); old != nil {
 		replaced = old
 		replaced.dead.Store(true)
@@ -143,7 +131,7 @@ func (t *megaflows) remove(e *Entry) {
 		if &st.mask != e.Mask {
 			continue
 		}
-		if st.m.remove(e.Key.HashMasked(&st.mask, st.idx), e) {
+		if st.m.remove(st.h.Hash(&e.Key), e) {
 			t.count.Add(-1)
 		}
 		if st.m.n == 0 {

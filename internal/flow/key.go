@@ -267,32 +267,51 @@ var packetMul = func() (m [KeyWords - PipelineWords]uint64) {
 	return m
 }()
 
-// HashMasked hashes the words of k selected by idx under mask m. Callers that
-// look up the same mask many times precompute idx (the non-zero words of m).
-func (k *Key) HashMasked(m *Mask, idx []uint8) uint64 {
-	w, mw := k.Words(), m.Words()
-	h := uint64(len(idx))
-	// Each word's multiply is independent of the running hash, so the
-	// processor overlaps them; the chain is only xor and rotate.
-	for j, i := range idx {
-		h = bits.RotateLeft64(h^(w[i]&mw[i])*wordMul[j&7], 29)
+// MaskedHasher hashes and compares keys under one mask, looking only at
+// the mask's non-zero words, which it keeps side by side for tables that
+// probe the same mask for every packet (megaflow subtables).
+type MaskedHasher struct {
+	idx []uint8  // indexes of the mask's non-zero words
+	mw  []uint64 // those words
+}
+
+// NewMaskedHasher prepares hashing under m.
+func NewMaskedHasher(m *Mask) MaskedHasher {
+	var h MaskedHasher
+	for i, w := range m.Words() {
+		if w != 0 {
+			h.idx = append(h.idx, uint8(i))
+			h.mw = append(h.mw, w)
+		}
+	}
+	return h
+}
+
+// Hash hashes the bits of k the mask selects. Each word's multiply is
+// independent of the running hash, so the processor overlaps them; the
+// chain is only xor and rotate.
+func (mh *MaskedHasher) Hash(k *Key) uint64 {
+	w := k.Words()
+	h := uint64(len(mh.idx))
+	for j, i := range mh.idx {
+		h = bits.RotateLeft64(h^(w[i]&mh.mw[j])*wordMul[j&7], 29)
 	}
 	return finalize(h)
 }
 
-var wordMul = [8]uint64{0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0xd6e8feb86659fd93,
-	0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3, 0x589965cc75374cc3}
-
-// NonZeroWords returns the indexes of the words of m that examine any bit.
-func (m *Mask) NonZeroWords() []uint8 {
-	var idx []uint8
-	for i, w := range m.Words() {
-		if w != 0 {
-			idx = append(idx, uint8(i))
+// Equal reports whether a and b agree on every bit the mask selects.
+func (mh *MaskedHasher) Equal(a, b *Key) bool {
+	x, y := a.Words(), b.Words()
+	for j, i := range mh.idx {
+		if (x[i]^y[i])&mh.mw[j] != 0 {
+			return false
 		}
 	}
-	return idx
+	return true
 }
+
+var wordMul = [8]uint64{0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0xd6e8feb86659fd93,
+	0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3, 0x589965cc75374cc3}
 
 // finalize spreads h's bits over the low bits tables index with (one
 // multiply: the per-word step already multiplied every input).
