@@ -531,3 +531,30 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("flow table after errors:\n%s", out)
 	}
 }
+
+func TestQinQAcrossTrunk(t *testing.T) {
+	tp := newTopo(t)
+	// Customer hosts a and b sit on QinQ ports in service VLAN 100 of two
+	// switches joined by a trunk: their traffic crosses the trunk inside
+	// an 802.1ad service tag and arrives untagged.
+	a := tp.host("a", "198.51.100.1/24")
+	tp.startAgent()
+	sw2 := tp.addSwitch("sw2")
+	b := tp.hostOn(sw2.ns, "b", "198.51.100.2/24")
+	t1, t2 := tp.link(tp.sw, sw2.ns, "tr")
+	tp.dvs("bridge", "add", "br0")
+	tp.dvs("port", "add", "br0", a, "--qinq", "100")
+	tp.dvs("port", "add", "br0", t1, "--trunk", "100")
+	sw2.dvs("bridge", "add", "br0")
+	sw2.dvs("port", "add", "br0", b, "--qinq", "100")
+	sw2.dvs("port", "add", "br0", t2, "--trunk", "100")
+	tp.mustPing("a", "198.51.100.2")
+	got := tp.captureNS(sw2.ns, t2, "", func() { tp.mustPing("a", "198.51.100.2") })
+	if !strings.Contains(got, "0x88a8") || !strings.Contains(got, "vlan 100") || !strings.Contains(got, "ICMP echo request") {
+		t.Errorf("trunk capture should show 802.1ad (0x88a8) tags with VLAN 100 around the ICMP:\n%s", got)
+	}
+	got = tp.capture("a", "eth0", "icmp", func() { tp.mustPing("a", "198.51.100.2") })
+	if strings.Contains(got, "vlan") || !strings.Contains(got, "ICMP echo reply") {
+		t.Errorf("the customer port should see untagged replies:\n%s", got)
+	}
+}
