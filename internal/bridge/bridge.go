@@ -5,6 +5,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/dvs-project/dvs/internal/cache"
 	"github.com/dvs-project/dvs/internal/datapath"
+	"github.com/dvs-project/dvs/internal/datapath/netlinkmon"
 	"github.com/dvs-project/dvs/internal/feature/l2"
 	"github.com/dvs-project/dvs/internal/feature/vlan"
 	"github.com/dvs-project/dvs/internal/flow"
@@ -119,8 +121,10 @@ type Bridge struct {
 	mu    sync.Mutex // serializes configuration changes
 	ports map[string]*portState
 
-	stop chan struct{}
-	done chan struct{}
+	mon      *netlinkmon.Monitor // nil if netlink is unavailable: polling only
+	linkKick chan struct{}       // a link changed: re-read link states now
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 type portState struct {
@@ -160,7 +164,21 @@ func New(cfg Config, open Opener) (*Bridge, error) {
 		return nil, fmt.Errorf("starting workers: %w", err)
 	}
 	b := &Bridge{name: cfg.Name, cfg: cfg, pipe: p, c: c, dp: d, ws: ws, open: open,
-		ports: map[string]*portState{}, stop: make(chan struct{}), done: make(chan struct{})}
+		ports: map[string]*portState{}, linkKick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	// Follow links through netlink so a port going down (or up, or
+	// changing MTU) takes effect at once; the periodic sweep re-reads them
+	// anyway, so a bridge without netlink still follows within a second.
+	mon, err := netlinkmon.Watch(context.Background(), netlinkmon.Options{
+		OnChange: func(netlinkmon.State, bool) {
+			select {
+			case b.linkKick <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err == nil {
+		b.mon = mon
+	}
 	go b.housekeeping()
 	return b, nil
 }
@@ -178,6 +196,9 @@ func (b *Bridge) Datapath() *datapath.Datapath { return b.dp }
 func (b *Bridge) Close() {
 	close(b.stop)
 	<-b.done
+	if b.mon != nil {
+		b.mon.Close()
+	}
 	b.ws.Stop()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -198,18 +219,24 @@ func (b *Bridge) housekeeping() {
 		case now := <-t.C:
 			b.c.Sweep(now)
 			b.followLinks()
+		case <-b.linkKick:
+			b.followLinks()
 		}
 	}
 }
 
 // followLinks updates the pipeline with the link state of ports that
-// report one: a down port is skipped for output and flooding.
+// report one (a down port is skipped for output and flooding) and the
+// datapath with their MTU.
 func (b *Bridge) followLinks() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, ps := range b.ports {
+	for name, ps := range b.ports {
 		if ls, ok := ps.port.(datapath.LinkStater); ok {
 			b.pipe.SetPortUp(ps.no, ls.LinkUp())
+		}
+		if ifc, err := net.InterfaceByName(name); err == nil {
+			b.dp.SetMTU(ps.no, ifc.MTU)
 		}
 	}
 }

@@ -558,3 +558,40 @@ func TestQinQAcrossTrunk(t *testing.T) {
 		t.Errorf("the customer port should see untagged replies:\n%s", got)
 	}
 }
+
+func TestLinkDownPortLeavesFlooding(t *testing.T) {
+	tp := newTopo(t)
+	a := tp.host("a", "198.51.100.1/24")
+	b := tp.host("b", "198.51.100.2/24")
+	c := tp.host("c", "198.51.100.3/24")
+	tp.startAgent()
+	tp.dvs("bridge", "add", "br0")
+	for _, p := range []string{a, b, c} {
+		tp.dvs("port", "add", "br0", p)
+	}
+	tp.mustPing("a", "198.51.100.3")
+	// c's link goes down: dvs marks the port down and stops sending to it.
+	tp.nsx(tp.ns("c"), "ip", "link", "set", "eth0", "down")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out := tp.dvs("port", "show", "br0", c)
+		if strings.Contains(out, "down") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %s still up 5s after its link went down:\n%s", c, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tp.mustPing("a", "198.51.100.2")
+	// With the MAC table empty, a's pings to b flood; none may go to c.
+	tx1 := tp.dvs("port", "show", "br0", c)
+	tp.dvs("mac", "flush", "br0")
+	tp.mustPing("a", "198.51.100.2")
+	if tx2 := tp.dvs("port", "show", "br0", c); tx2 != tx1 {
+		t.Errorf("the down port's counters moved (frames were flooded to it):\n%s\n%s", tx1, tx2)
+	}
+	// Back up: flooding reaches it again and c answers.
+	tp.nsx(tp.ns("c"), "ip", "link", "set", "eth0", "up")
+	tp.mustPing("a", "198.51.100.3")
+}
