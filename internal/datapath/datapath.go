@@ -77,7 +77,9 @@ func New(c *cache.Cache) *Datapath {
 // Cache returns the datapath's flow cache.
 func (d *Datapath) Cache() *cache.Cache { return d.cache }
 
-// SetController sets the function packets for the controller go to.
+// SetController sets the function packets for the controller go to. It
+// borrows frame until it returns (the frame may live in a port's receive
+// ring): it must copy what it keeps.
 func (d *Datapath) SetController(fn func(inPort uint32, frame []byte, maxLen uint16)) {
 	d.toController.Store(&fn)
 }

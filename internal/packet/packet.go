@@ -45,9 +45,10 @@ const (
 // packets through pools; a Packet is never shared between goroutines while
 // in use.
 type Packet struct {
-	buf   []byte // the whole buffer; its length never changes
+	buf   []byte // the whole buffer (or memory borrowed by Alias)
 	start int    // offset of the first byte of the frame in buf
 	end   int    // offset just past the last byte
+	own   []byte // the packet's own buffer while buf is borrowed, else nil
 
 	InPort uint32 // OpenFlow port number the frame arrived on
 	GSO    GSO    // offload description; zero for an ordinary frame
@@ -71,31 +72,62 @@ func (p *Packet) Data() []byte { return p.buf[p.start:p.end] }
 // Len returns the frame length.
 func (p *Packet) Len() int { return p.end - p.start }
 
-// RecvBuf returns the part of the buffer after the headroom, for a port to
-// receive a frame into; SetFrame then records how much it wrote.
-func (p *Packet) RecvBuf() []byte { return p.buf[Headroom:] }
+// RecvBuf returns the part of the packet's own buffer after the headroom,
+// for a port to receive a frame into; SetFrame then records how much it
+// wrote.
+func (p *Packet) RecvBuf() []byte {
+	p.unalias()
+	return p.buf[Headroom:]
+}
 
 // SetFrame makes the frame the n bytes at the start of RecvBuf and clears the
 // offload metadata.
 func (p *Packet) SetFrame(n int) {
+	p.unalias()
 	p.start, p.end = Headroom, Headroom+n
 	p.GSO = GSO{}
 }
 
+// Alias makes the frame buf[start:end] without copying it: the packet
+// borrows buf (a port's receive ring) until the next RecvBuf, SetFrame,
+// Alias or Reset. The bytes before start are the frame's headroom, which
+// Insert may overwrite. It clears the offload metadata.
+func (p *Packet) Alias(buf []byte, start, end int) {
+	if p.own == nil {
+		p.own = p.buf
+	}
+	p.buf, p.start, p.end = buf, start, end
+	p.GSO = GSO{}
+}
+
+func (p *Packet) unalias() {
+	if p.own != nil {
+		p.buf, p.own = p.own, nil
+	}
+}
+
 // Reset empties the packet for reuse.
 func (p *Packet) Reset() {
+	p.unalias()
 	p.start, p.end = Headroom, Headroom
 	p.InPort = 0
 	p.GSO = GSO{}
 }
 
-// Cap returns the largest frame the buffer can hold after its headroom.
-func (p *Packet) Cap() int { return len(p.buf) - Headroom }
+// Cap returns the largest frame the packet's own buffer can hold after its
+// headroom.
+func (p *Packet) Cap() int {
+	if p.own != nil {
+		return len(p.own) - Headroom
+	}
+	return len(p.buf) - Headroom
+}
 
 // CopyFrom makes p's frame a copy of src's frame and metadata. It reports
 // false (and leaves p unchanged) if the frame does not fit.
 func (p *Packet) CopyFrom(src *Packet) bool {
 	n := src.Len()
+	p.unalias()
 	if n > len(p.buf)-Headroom {
 		return false
 	}

@@ -44,24 +44,31 @@ type rxRing struct {
 	empty int  // Reads in a row that found nothing
 }
 
-// Read copies up to len(pkts) received frames into pkts (after the
-// headroom, via RecvBuf/SetFrame) and fills their GSO metadata from the
-// virtio-net header; it never blocks. pkts and their buffers stay the
-// caller's; Read only writes into them.
+// Read hands up to len(pkts) received frames to pkts without copying them:
+// each packet aliases its frame in the receive ring (packet.Alias) until
+// the next Read or Close, so the caller must be done with the packets by
+// then. The GSO metadata comes from the virtio-net header. It never blocks,
+// and returns frames of one ring block at a time; the block goes back to
+// the kernel at the next Read. A tag the kernel moved into the metadata is
+// put back in place, in the frame's headroom (the ring's per-frame header,
+// already read).
 //
-// Frames that do not fit a packet's buffer, frames the kernel truncated
-// and frames it dropped for lack of ring space count as RxDropped. It
-// returns net.ErrClosed after Close.
+// Frames the kernel truncated and frames it dropped for lack of ring space
+// count as RxDropped. It returns net.ErrClosed after Close.
 func (p *Port) Read(pkts []*packet.Packet) (int, error) {
 	p.rxMu.Lock()
 	defer p.rxMu.Unlock()
 	if p.closed.Load() {
 		return 0, net.ErrClosed
 	}
+	r := &p.rx
+	if r.owned && r.left == 0 {
+		// The previous Read's frames are done with.
+		p.returnBlock()
+	}
 	if len(pkts) == 0 {
 		return 0, nil
 	}
-	r := &p.rx
 	ring := p.ring
 	n := 0
 	var bytes, dropped uint64
@@ -82,6 +89,9 @@ func (p *Port) Read(pkts []*packet.Packet) (int, error) {
 			r.off = int(*u32(ring, base+blkFirstPkt))
 		}
 		if r.left == 0 {
+			if n > 0 {
+				break // packets alias this block: keep it until the next Read
+			}
 			p.returnBlock()
 			continue
 		}
@@ -99,48 +109,39 @@ func (p *Port) Read(pkts []*packet.Packet) (int, error) {
 			continue
 		}
 		mac := h + int(binary.NativeEndian.Uint16(ring[h+pktMac:]))
-		frame := ring[mac : mac+snap]
-		pk := pkts[n]
-		buf := pk.RecvBuf()
-		vlan := status&unix.TP_STATUS_VLAN_VALID != 0 && snap >= 12
+		var g packet.GSO
+		if p.vnet {
+			g = gso.DecodeVnetHdr(ring[mac-gso.VnetHdrLen : mac])
+		}
 		size := snap
-		if vlan {
-			size += 4
-		}
-		if size > len(buf) {
-			dropped++
-			continue
-		}
-		if vlan {
-			// Put back the tag the kernel moved into the metadata.
+		if status&unix.TP_STATUS_VLAN_VALID != 0 && snap >= 12 {
+			// Put back the tag the kernel moved into the metadata: the
+			// MACs move 4 bytes into the headroom (over the virtio-net
+			// header, decoded above).
 			tpid := uint16(0x8100)
 			if status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
 				tpid = binary.NativeEndian.Uint16(ring[h+pktVlanTPID:])
 			}
-			copy(buf, frame[:12])
-			binary.BigEndian.PutUint16(buf[12:], tpid)
-			binary.BigEndian.PutUint16(buf[14:], uint16(*u32(ring, h+pktVlanTCI)))
-			copy(buf[16:], frame[12:])
-		} else {
-			copy(buf, frame)
-		}
-		pk.SetFrame(size)
-		if p.vnet {
-			g := gso.DecodeVnetHdr(ring[mac-gso.VnetHdrLen : mac])
-			if vlan {
-				if g.Flags&packet.VirtioNetHdrFNeedsCsum != 0 {
-					g.CsumStart += 4
-				}
-				if g.HdrLen != 0 {
-					g.HdrLen += 4
-				}
+			tci := uint16(*u32(ring, h+pktVlanTCI))
+			copy(ring[mac-4:mac+8], ring[mac:mac+12])
+			mac -= 4
+			binary.BigEndian.PutUint16(ring[mac+12:], tpid)
+			binary.BigEndian.PutUint16(ring[mac+14:], tci)
+			size += 4
+			if g.Flags&packet.VirtioNetHdrFNeedsCsum != 0 {
+				g.CsumStart += 4
 			}
-			pk.GSO = g
+			if g.HdrLen != 0 {
+				g.HdrLen += 4
+			}
 		}
+		pk := pkts[n]
+		pk.Alias(ring[h:mac+size], mac-h, mac-h+size)
+		pk.GSO = g
 		bytes += uint64(size)
 		n++
 	}
-	if r.owned && r.left == 0 {
+	if r.owned && r.left == 0 && n == 0 {
 		p.returnBlock()
 	}
 	if n == 0 && dropped == 0 {
