@@ -154,6 +154,10 @@ func (m *Match) checkPrereq(f *Field) error {
 // matched (or printed as the name of the bits it shares with other fields).
 func (m *Match) PrereqsMet(f *Field) bool { return m.checkPrereq(f) == nil }
 
+// CheckPrereq returns an error (wrapping ErrPrereq) that names what m lacks
+// for f's prerequisites, or nil.
+func (m *Match) CheckPrereq(f *Field) error { return m.checkPrereq(f) }
+
 func contains[T comparable](s []T, v T) bool {
 	for _, x := range s {
 		if x == v {

@@ -143,11 +143,8 @@ func validateAction(a flow.Action, m *flow.Match) error {
 		// A set_field's prerequisites must be guaranteed by the match, except
 		// for VLAN fields, which push a tag when there is none (as
 		// ovs-ofctl's mod_vlan_vid does).
-		if a.Field != flow.FieldVLANVID && a.Field != flow.FieldVLANPCP && a.Field != flow.FieldVLANTCI && !m.PrereqsMet(f) {
-			var probe flow.Match
-			probe = *m
-			probe.Set(f, flow.Value{})
-			if err := probe.Validate(); err != nil {
+		if a.Field != flow.FieldVLANVID && a.Field != flow.FieldVLANPCP && a.Field != flow.FieldVLANTCI {
+			if err := m.CheckPrereq(f); err != nil {
 				return fmt.Errorf("set_field %s: %v: %w", f.Name, err, ErrBadAction)
 			}
 		}
