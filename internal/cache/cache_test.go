@@ -194,3 +194,73 @@ func TestLookupHitAllocs(t *testing.T) {
 		t.Errorf("second flow in the same megaflow caused an upcall: %+v", s)
 	}
 }
+
+// TestConcurrentWorkersAndChanges runs two workers' lookups (with their
+// upcalls, revalidations and MAC learning) against rule, MAC and port
+// changes and sweeps, for the race detector; every result must still be a
+// complete action list.
+func TestConcurrentWorkersAndChanges(t *testing.T) {
+	p := pipeline.New(pipeline.Config{})
+	mustAdd(t, p, "priority=0,actions=NORMAL")
+	for no := uint32(1); no <= 3; no++ {
+		if err := p.SetPort(pipeline.Port{No: no, Name: fmt.Sprint("p", no), Up: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := cache.New(p, cache.Config{})
+	var keys []flow.Key
+	for in := uint32(1); in <= 3; in++ {
+		for i := 0; i < 20; i++ {
+			var k flow.Key
+			packet.Parse(testframe.UDP4(testframe.MAC(byte(i%5+1)), testframe.MAC(byte(i%4+1)), uint16(i), 53), in, &k)
+			keys = append(keys, k)
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan int, 2)
+	for w := 0; w < 2; w++ {
+		go func(seed uint64) {
+			rng := rand.New(rand.NewPCG(seed, seed))
+			wk := c.NewWorker()
+			n := 0
+			for {
+				select {
+				case <-stop:
+					done <- n
+					return
+				default:
+				}
+				k := keys[rng.IntN(len(keys))]
+				e := wk.Lookup(&k, k.Hash())
+				if len(e.Actions) == 0 {
+					t.Error("empty action list")
+				}
+				e.Hit(1, 64, time.Now().UnixNano())
+				wk.Publish()
+				n++
+			}
+		}(uint64(w + 1))
+	}
+	for i := 0; i < 300; i++ {
+		switch i % 5 {
+		case 0:
+			mustAdd(t, p, fmt.Sprintf("priority=%d,in_port=%d,actions=output:%d", 10+i%7, 1+i%3, 1+(i+1)%3))
+		case 1:
+			p.DeleteRules(pipeline.Filter{Table: flow.TableAll, Match: flow.MatchAll(), OutPort: 2})
+		case 2:
+			p.MACs().Flush(0)
+			p.Invalidate()
+		case 3:
+			p.SetPortUp(uint32(1+i%3), i%2 == 0)
+		case 4:
+			c.Sweep(time.Now())
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	close(stop)
+	total := <-done + <-done
+	if total < 1000 {
+		t.Errorf("only %d lookups ran", total)
+	}
+	c.PushStats()
+}
