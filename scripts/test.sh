@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite: static checks, unit tests, namespace
-# tests through the real binary (as root), and, in CI or with FUZZ=1, one
-# minute of fuzzing per fuzz target.
+# tests through the real binary (as root), the race detector on the
+# concurrent packages, and, in CI or with FUZZ=1, one minute of fuzzing per
+# fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
@@ -23,6 +24,10 @@ fi
 
 echo "== go test"
 go test -count=1 -timeout 20m ./...
+
+echo "== go test -race (the concurrent parts)"
+go test -race -count=1 -timeout 10m ./internal/cache ./internal/pipeline ./internal/datapath \
+    ./internal/classifier ./internal/agent ./internal/bridge
 
 if [ "${CI:-}" = true ] || [ "${FUZZ:-}" = 1 ]; then
     fuzztime=${FUZZTIME:-60s}
