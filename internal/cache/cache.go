@@ -166,7 +166,7 @@ func (c *Cache) install(k *flow.Key, res *pipeline.Result) *Entry {
 	if c.mf.count.Load() >= int64(c.cfg.MaxEntries) {
 		c.notCached.Add(1)
 		e.dead.Store(true)
-		c.credit(e, 1) // nobody else will push its rules' counts
+		e.uncached = true // Hit credits the rules directly: no sweep sees it
 		return e
 	}
 	// An entry with the same key and mask (installed by another worker
@@ -174,18 +174,10 @@ func (c *Cache) install(k *flow.Key, res *pipeline.Result) *Entry {
 	// from the lookup) is replaced: this translation is the newer one.
 	if old := c.mf.insert(e); old != nil {
 		c.sweepMu.Lock()
-		c.pushLocked(old, 0)
+		c.pushLocked(old)
 		c.sweepMu.Unlock()
 	}
 	return e
-}
-
-// credit pushes one uncached packet's hit to the rules it matched.
-func (c *Cache) credit(e *Entry, packets uint64) {
-	now := c.p.Now()
-	for _, r := range e.rules {
-		r.Stats.Add(packets, 0, now)
-	}
 }
 
 // revalidate retranslates k, which hit e at an older generation. If the
@@ -199,7 +191,7 @@ func (c *Cache) revalidate(e *Entry, k *flow.Key) *Entry {
 		// credit the ones the packet now hits from now on.
 		c.sweepMu.Lock()
 		if !slices.Equal(e.rules, res.Rules) {
-			c.pushLocked(e, time.Now().UnixNano())
+			c.pushLocked(e)
 			e.rules = res.Rules
 		}
 		e.learned = res.Learned
@@ -215,13 +207,13 @@ func (c *Cache) revalidate(e *Entry, k *flow.Key) *Entry {
 func (c *Cache) retire(e *Entry) {
 	c.mf.remove(e)
 	c.sweepMu.Lock()
-	c.pushLocked(e, time.Now().UnixNano())
+	c.pushLocked(e)
 	c.sweepMu.Unlock()
 }
 
 // pushLocked credits e's rules with the packets e counted since the last
 // push and refreshes the MACs its traffic keeps alive.
-func (c *Cache) pushLocked(e *Entry, _ int64) {
+func (c *Cache) pushLocked(e *Entry) {
 	pk, by := e.packets.Load(), e.bytes.Load()
 	dp, db := pk-e.pushedPackets, by-e.pushedBytes
 	used := e.used.Load()
@@ -246,8 +238,7 @@ func (c *Cache) pushLocked(e *Entry, _ int64) {
 func (c *Cache) PushStats() {
 	c.sweepMu.Lock()
 	defer c.sweepMu.Unlock()
-	now := time.Now().UnixNano()
-	c.mf.each(func(e *Entry) { c.pushLocked(e, now) })
+	c.mf.each(c.pushLocked)
 }
 
 // Sweep is the periodic housekeeping: it pushes statistics, removes

@@ -264,3 +264,42 @@ func TestConcurrentWorkersAndChanges(t *testing.T) {
 	}
 	c.PushStats()
 }
+
+// TestUncachedPacketsCounted fills the megaflow table (one entry) so a
+// second flow is forwarded uncached; both flows' packets and bytes must
+// reach the rule's counters.
+func TestUncachedPacketsCounted(t *testing.T) {
+	p := pipeline.New(pipeline.Config{})
+	mustAdd(t, p, "priority=10,udp,actions=drop")
+	c := cache.New(p, cache.Config{MaxEntries: 1})
+	w := c.NewWorker()
+	frames := [][]byte{
+		testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1, 2),
+		testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Src4: netip.MustParseAddr("198.51.100.1"),
+			Dst4: netip.MustParseAddr("198.51.100.2"), Proto: 6, SrcPort: 1, DstPort: 2}.Bytes(), // tcp: another megaflow
+	}
+	// Only the udp rule matches udp; the tcp frame misses (a different
+	// megaflow, which cannot be cached).
+	mustAdd(t, p, "priority=5,tcp,actions=drop")
+	var total uint64
+	for i := 0; i < 10; i++ {
+		for _, f := range frames {
+			var k flow.Key
+			packet.Parse(f, 1, &k)
+			w.Lookup(&k, k.Hash()).Hit(1, uint64(len(f)), time.Now().UnixNano())
+			total += uint64(len(f))
+		}
+	}
+	c.PushStats()
+	var pk, by uint64
+	for _, r := range p.Rules(pipeline.FilterAll()) {
+		pk += r.Stats.Packets.Load()
+		by += r.Stats.Bytes.Load()
+	}
+	if pk != 20 || by != total {
+		t.Errorf("rules counted %d packets, %d bytes; want 20 and %d (stats %+v)", pk, by, total, c.Stats())
+	}
+	if c.Stats().NotCached == 0 {
+		t.Error("the test did not exercise the uncached path")
+	}
+}

@@ -3,6 +3,7 @@ package cache
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dvs-project/dvs/internal/action"
 	"github.com/dvs-project/dvs/internal/flow"
@@ -21,6 +22,9 @@ type Entry struct {
 
 	gen  atomic.Uint64 // pipeline generation the entry was last validated at
 	dead atomic.Bool
+	// uncached is set (before the entry is shared) when the table was full:
+	// such an entry serves one batch and its hits go straight to the rules.
+	uncached bool
 
 	packets atomic.Uint64
 	bytes   atomic.Uint64
@@ -37,8 +41,14 @@ type Entry struct {
 // Dead reports whether the entry was replaced or removed.
 func (e *Entry) Dead() bool { return e.dead.Load() }
 
-// Hit counts a packet of n bytes at now (unix nanoseconds).
+// Hit counts packets totalling bytes at now (unix nanoseconds).
 func (e *Entry) Hit(packets, bytes uint64, now int64) {
+	if e.uncached {
+		for _, r := range e.rules {
+			r.Stats.Add(packets, bytes, time.Unix(0, now))
+		}
+		return
+	}
 	e.packets.Add(packets)
 	e.bytes.Add(bytes)
 	e.used.Store(now)
