@@ -29,8 +29,9 @@ type Workers struct {
 // idleSpins is how many empty rounds a worker polls before sleeping.
 const idleSpins = 64
 
-// pollTimeout bounds a sleep so that ports without descriptors (the
-// in-memory double) are still served.
+// pollTimeout bounds a sleep when a worker has ports without descriptors
+// (the in-memory double), so they are still served; with descriptors only,
+// a worker sleeps until one is readable or the eventfd wakes it.
 const pollTimeout = 20 * time.Millisecond
 
 // Start runs n workers (n >= 1).
@@ -97,6 +98,7 @@ func (ws *Workers) run(id int, w *Worker) {
 	var table *portTable
 	var mine []*DPPort
 	var fds []unix.PollFd
+	timeout := -1 // sleep until a port or the wake-up eventfd is readable
 	idle := 0
 	for !ws.stop.Load() {
 		if t := ws.d.ports.Load(); t != table {
@@ -104,6 +106,7 @@ func (ws *Workers) run(id int, w *Worker) {
 			ws.seen[id].Store(t)
 			mine = mine[:0]
 			fds = append(fds[:0], unix.PollFd{Fd: int32(ws.wake), Events: unix.POLLIN})
+			timeout = -1
 			for i, p := range t.list {
 				if i%ws.n != id {
 					continue
@@ -111,6 +114,8 @@ func (ws *Workers) run(id int, w *Worker) {
 				mine = append(mine, p)
 				if fd := p.Port.WaitFD(); fd >= 0 {
 					fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+				} else {
+					timeout = int(pollTimeout / time.Millisecond)
 				}
 			}
 		}
@@ -138,7 +143,7 @@ func (ws *Workers) run(id int, w *Worker) {
 		for i := range fds {
 			fds[i].Revents = 0
 		}
-		_, _ = unix.Poll(fds, int(pollTimeout/time.Millisecond))
+		_, _ = unix.Poll(fds, timeout)
 		if fds[0].Revents&unix.POLLIN != 0 {
 			var buf [8]byte
 			_, _ = unix.Read(ws.wake, buf[:])
