@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/dvs-project/dvs/internal/action"
 	"github.com/dvs-project/dvs/internal/cache"
 	"github.com/dvs-project/dvs/internal/flow"
@@ -28,7 +26,7 @@ type Datapath struct {
 
 	drops [action.NumDropReasons]atomic.Uint64
 
-	wakeFD int // the running workers' eventfd, -1 when none run (under mu)
+	wakeFDs []int // the running workers' eventfds (under mu)
 }
 
 // DPPort is a port attached to a datapath.
@@ -69,7 +67,7 @@ func (t *portTable) get(no uint32) *DPPort {
 
 // New returns a datapath with no ports in front of c.
 func New(c *cache.Cache) *Datapath {
-	d := &Datapath{cache: c, wakeFD: -1}
+	d := &Datapath{cache: c}
 	d.ports.Store(&portTable{byNo: map[uint32]int{}})
 	return d
 }
@@ -130,10 +128,7 @@ func (d *Datapath) Detach(no uint32) *DPPort {
 
 // kickLocked wakes sleeping workers so they pick up a new port table.
 func (d *Datapath) kickLocked() {
-	if d.wakeFD >= 0 {
-		one := [8]byte{1}
-		_, _ = unix.Write(d.wakeFD, one[:])
-	}
+	kick(d.wakeFDs)
 }
 
 func (t *portTable) add(p *DPPort) {

@@ -15,11 +15,14 @@ import (
 // ports (port i goes to worker i mod n), reads a batch from each in turn and
 // runs it through Process. While any of its ports has traffic a worker keeps
 // polling them; after idleSpins empty rounds it sleeps in poll(2) on its
-// ports' descriptors and a wake-up eventfd, so an idle switch uses no CPU.
+// ports' descriptors and its own wake-up eventfd, so an idle switch uses
+// no CPU. Each worker has its own eventfd: with a shared one, a worker that
+// read the kick would leave another, about to sleep, asleep on an old port
+// table.
 type Workers struct {
 	d       *Datapath
 	n       int
-	wake    int // eventfd that interrupts poll when ports change or on Stop
+	wake    []int // per worker: an eventfd that interrupts poll when ports change or on Stop
 	stop    atomic.Bool
 	wg      sync.WaitGroup
 	workers []*Worker
@@ -39,11 +42,17 @@ func (d *Datapath) Start(n int) (*Workers, error) {
 	if n < 1 {
 		n = 1
 	}
-	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		return nil, err
+	ws := &Workers{d: d, n: n, seen: make([]atomic.Pointer[portTable], n)}
+	for i := 0; i < n; i++ {
+		fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+		if err != nil {
+			for _, f := range ws.wake {
+				unix.Close(f)
+			}
+			return nil, err
+		}
+		ws.wake = append(ws.wake, fd)
 	}
-	ws := &Workers{d: d, n: n, wake: fd, seen: make([]atomic.Pointer[portTable], n)}
 	for i := 0; i < n; i++ {
 		w := d.NewWorker()
 		ws.workers = append(ws.workers, w)
@@ -51,7 +60,7 @@ func (d *Datapath) Start(n int) (*Workers, error) {
 		go ws.run(i, w)
 	}
 	d.mu.Lock()
-	d.wakeFD = fd
+	d.wakeFDs = ws.wake
 	d.mu.Unlock()
 	return ws, nil
 }
@@ -60,9 +69,13 @@ func (d *Datapath) Start(n int) (*Workers, error) {
 func (ws *Workers) Workers() []*Worker { return ws.workers }
 
 // Kick wakes sleeping workers so they see a changed port table.
-func (ws *Workers) Kick() {
-	var one = [8]byte{1}
-	_, _ = unix.Write(ws.wake, one[:])
+func (ws *Workers) Kick() { kick(ws.wake) }
+
+func kick(fds []int) {
+	one := [8]byte{1}
+	for _, fd := range fds {
+		_, _ = unix.Write(fd, one[:])
+	}
 }
 
 // Sync waits until every worker has moved to the current port table, so a
@@ -84,9 +97,11 @@ func (ws *Workers) Stop() {
 	ws.Kick()
 	ws.wg.Wait()
 	ws.d.mu.Lock()
-	ws.d.wakeFD = -1
+	ws.d.wakeFDs = nil
 	ws.d.mu.Unlock()
-	unix.Close(ws.wake)
+	for _, fd := range ws.wake {
+		unix.Close(fd)
+	}
 }
 
 func (ws *Workers) run(id int, w *Worker) {
@@ -105,7 +120,7 @@ func (ws *Workers) run(id int, w *Worker) {
 			table = t
 			ws.seen[id].Store(t)
 			mine = mine[:0]
-			fds = append(fds[:0], unix.PollFd{Fd: int32(ws.wake), Events: unix.POLLIN})
+			fds = append(fds[:0], unix.PollFd{Fd: int32(ws.wake[id]), Events: unix.POLLIN})
 			timeout = -1
 			for i, p := range t.list {
 				if i%ws.n != id {
@@ -146,7 +161,7 @@ func (ws *Workers) run(id int, w *Worker) {
 		_, _ = unix.Poll(fds, timeout)
 		if fds[0].Revents&unix.POLLIN != 0 {
 			var buf [8]byte
-			_, _ = unix.Read(ws.wake, buf[:])
+			_, _ = unix.Read(ws.wake[id], buf[:])
 		}
 	}
 }

@@ -198,7 +198,7 @@ func (tp *topo) ns(host string) string { return tp.hosts[host] }
 func (a *agent) startAgent() {
 	a.t.Helper()
 	a.logs = &bytes.Buffer{}
-	cmd := exec.Command("ip", "netns", "exec", a.ns, dvsBin, "agent", "--state-dir", a.state, "--socket", a.socket, "--workers", "1")
+	cmd := exec.Command("ip", "netns", "exec", a.ns, dvsBin, "agent", "--state-dir", a.state, "--socket", a.socket, "--workers", "2")
 	cmd.Stdout, cmd.Stderr = a.logs, a.logs
 	if err := cmd.Start(); err != nil {
 		a.t.Fatal(err)
