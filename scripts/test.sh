@@ -32,7 +32,8 @@ go test -race -count=1 -timeout 10m ./internal/cache ./internal/pipeline ./inter
 if [ "${CI:-}" = true ] || [ "${FUZZ:-}" = 1 ]; then
     fuzztime=${FUZZTIME:-60s}
     for target in "FuzzParse ./internal/packet" "FuzzParseRule ./internal/flowtext" "FuzzParsePacket ./internal/flowtext" \
-        "FuzzDecodeMatch ./internal/openflow" "FuzzDecodeInstructions ./internal/openflow"; do
+        "FuzzDecodeMatch ./internal/openflow" "FuzzDecodeInstructions ./internal/openflow" \
+        "FuzzDecodeMessage ./internal/openflow"; do
         set -- $target
         echo "== fuzz $1 ($fuzztime)"
         go test -run '^$' -fuzz "^$1\$" -fuzztime "$fuzztime" "$2"

@@ -1,7 +1,6 @@
 package openflow
 
 import (
-	"encoding/binary"
 	"testing"
 
 	"github.com/dvs-project/dvs/internal/flow"
@@ -12,24 +11,11 @@ import (
 // encodings can be checked with ovs-ofctl ofp-print.
 func encodeFlowMod(t testing.TB, r *flow.Rule, xid uint32) []byte {
 	t.Helper()
-	b := Header{Version: Version, Type: TypeFlowMod, Xid: xid}.Append(nil)
-	b = binary.BigEndian.AppendUint64(b, r.Cookie)
-	b = binary.BigEndian.AppendUint64(b, 0) // cookie_mask
-	b = append(b, r.Table, 0)               // table_id, command = OFPFC_ADD
-	b = binary.BigEndian.AppendUint16(b, r.IdleTimeout)
-	b = binary.BigEndian.AppendUint16(b, r.HardTimeout)
-	b = binary.BigEndian.AppendUint16(b, r.Priority)
-	b = binary.BigEndian.AppendUint32(b, 0xffffffff) // buffer_id: OFP_NO_BUFFER
-	b = binary.BigEndian.AppendUint32(b, flow.PortAny)
-	b = binary.BigEndian.AppendUint32(b, 0xffffffff) // out_group: OFPG_ANY
-	b = binary.BigEndian.AppendUint16(b, uint16(r.Flags))
-	b = append(b, 0, 0)
-	b = AppendMatch(b, &r.Match)
-	b, err := AppendInstructions(b, &r.Instructions)
+	fm := NewFlowMod(r)
+	b, err := fm.Encode(xid)
 	if err != nil {
-		t.Fatalf("encoding instructions: %v", err)
+		t.Fatalf("encoding flow mod: %v", err)
 	}
-	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
 	return b
 }
 
