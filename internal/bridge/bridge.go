@@ -189,9 +189,6 @@ func (b *Bridge) Name() string { return b.name }
 // Pipeline returns the bridge's pipeline (for tests and the OpenFlow channel).
 func (b *Bridge) Pipeline() *pipeline.Pipeline { return b.pipe }
 
-// Datapath returns the bridge's datapath.
-func (b *Bridge) Datapath() *datapath.Datapath { return b.dp }
-
 // Close stops the bridge and closes its ports.
 func (b *Bridge) Close() {
 	close(b.stop)

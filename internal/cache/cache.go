@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dvs-project/dvs/internal/action"
 	"github.com/dvs-project/dvs/internal/flow"
 	"github.com/dvs-project/dvs/internal/pipeline"
 )
@@ -47,7 +46,6 @@ type Cache struct {
 	revalidations atomic.Uint64
 	replaced      atomic.Uint64
 	notCached     atomic.Uint64
-	drops         [action.NumDropReasons]atomic.Uint64
 }
 
 // New returns an empty cache in front of p.
@@ -276,9 +274,6 @@ func (c *Cache) Flush() {
 	}
 }
 
-// CountDrop counts a packet dropped for reason.
-func (c *Cache) CountDrop(reason action.DropReason) { c.drops[reason].Add(1) }
-
 // Stats are the cache's counters.
 type Stats struct {
 	Entries       int
@@ -287,7 +282,6 @@ type Stats struct {
 	Revalidations uint64
 	Replaced      uint64
 	NotCached     uint64
-	Drops         map[string]uint64
 }
 
 // Stats returns the cache's counters.
@@ -295,12 +289,7 @@ func (c *Cache) Stats() Stats {
 	s := Stats{
 		Entries: int(c.mf.count.Load()), Masks: len(*c.mf.subtables.Load()),
 		Upcalls: c.upcalls.Load(), Revalidations: c.revalidations.Load(), Replaced: c.replaced.Load(),
-		NotCached: c.notCached.Load(), Drops: map[string]uint64{},
-	}
-	for i := range c.drops {
-		if n := c.drops[i].Load(); n > 0 {
-			s.Drops[action.DropReason(i).String()] = n
-		}
+		NotCached: c.notCached.Load(),
 	}
 	return s
 }
@@ -314,10 +303,3 @@ type WorkerStats struct {
 func (w *Worker) Stats() WorkerStats {
 	return WorkerStats{EMCHits: w.pubEMC.Load(), MegaflowHits: w.pubMF.Load(), Misses: w.pubMisses.Load()}
 }
-
-// Entries calls fn for each megaflow (for dumps and tests).
-func (c *Cache) Entries(fn func(*Entry)) { c.mf.each(fn) }
-
-// LookupMegaflow returns the megaflow k falls in, or nil, without
-// translating or checking the entry's generation (benchmarks and dumps).
-func (c *Cache) LookupMegaflow(k *flow.Key) *Entry { return c.mf.lookup(k) }

@@ -160,10 +160,6 @@ func (d *Datapath) Drops() map[string]uint64 {
 	return m
 }
 
-// CountDrop counts a packet dropped before classification (a malformed
-// frame, for example).
-func (d *Datapath) CountDrop(r action.DropReason) { d.drops[r].Add(1) }
-
 // Worker processes batches. Each worker goroutine owns one: its exact-match
 // cache, its parse scratch and its per-port transmit staging.
 type Worker struct {

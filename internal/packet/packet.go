@@ -106,14 +106,6 @@ func (p *Packet) unalias() {
 	}
 }
 
-// Reset empties the packet for reuse.
-func (p *Packet) Reset() {
-	p.unalias()
-	p.start, p.end = Headroom, Headroom
-	p.InPort = 0
-	p.GSO = GSO{}
-}
-
 // Cap returns the largest frame the packet's own buffer can hold after its
 // headroom.
 func (p *Packet) Cap() int {

@@ -46,17 +46,6 @@ func (t *Trace) note(depth int, format string, args ...any) {
 	t.Steps = append(t.Steps, Step{Depth: depth, Table: -1, Text: fmt.Sprintf(format, args...)})
 }
 
-// Notes returns the text of every note (actions and NORMAL decisions).
-func (t *Trace) Notes() []string {
-	var out []string
-	for _, s := range t.Steps {
-		if s.Table < 0 {
-			out = append(out, s.Text)
-		}
-	}
-	return out
-}
-
 // Megaflow returns the megaflow the translation would cache, as a match.
 func (t *Trace) Megaflow() flow.Match {
 	return flow.Match{Key: t.Flow.Apply(&t.Mask), Mask: t.Mask}

@@ -21,7 +21,6 @@ type Port struct {
 	keep    bool // keep copies of sent frames (off for benchmarks)
 	closed  bool
 	up      bool
-	gso     bool
 	counter datapath.Counters
 }
 
@@ -45,12 +44,6 @@ func (p *Port) SetUp(up bool) {
 	p.up = up
 	p.mu.Unlock()
 }
-
-// SetGSO makes the port accept offloaded packets.
-func (p *Port) SetGSO(on bool) { p.mu.Lock(); p.gso = on; p.mu.Unlock() }
-
-// AcceptsGSO implements datapath.Offloader.
-func (p *Port) AcceptsGSO() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.gso }
 
 // Name implements datapath.Port.
 func (p *Port) Name() string { return p.name }

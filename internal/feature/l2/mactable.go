@@ -75,25 +75,6 @@ func New(cfg Config) *Table {
 	return &Table{cfg: cfg, entries: make(map[Key]*Entry), perPort: make(map[uint32]int), portMax: make(map[uint32]int)}
 }
 
-// Config returns the table's configuration.
-func (t *Table) Config() Config {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.cfg
-}
-
-// SetConfig changes aging and the bridge limit; existing entries stay.
-func (t *Table) SetConfig(cfg Config) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if cfg.Aging > 0 {
-		t.cfg.Aging = cfg.Aging
-	}
-	if cfg.MaxEntries > 0 {
-		t.cfg.MaxEntries = cfg.MaxEntries
-	}
-}
-
 // SetPortLimit limits how many MACs port may own; 0 removes the limit.
 func (t *Table) SetPortLimit(port uint32, max int) {
 	t.mu.Lock()
