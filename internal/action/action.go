@@ -24,7 +24,8 @@ const (
 	SetVLAN
 	// Set writes Value under Mask into Field of the packet, fixing checksums.
 	Set
-	// Controller hands the packet to the OpenFlow channel (Reason, MaxLen).
+	// Controller hands the packet to the OpenFlow channel (In, Table,
+	// Cookie, Metadata, MaxLen: what the packet-in says).
 	Controller
 	// Drop ends the list; Reason says why (for counters and traces).
 	Drop
@@ -34,15 +35,38 @@ const (
 
 // Action is one step of a datapath action list.
 type Action struct {
-	Kind   Kind
-	Reason DropReason // Drop and Controller
-	TPID   uint16     // PushVLAN
-	TCI    uint16     // PushVLAN, SetVLAN
-	MaxLen uint16     // Controller
-	Field  flow.FieldID
-	Port   uint32 // Output; Meter id
-	Value  flow.Value
-	Mask   flow.Value
+	Kind     Kind
+	Reason   DropReason     // Drop
+	In       PacketInReason // Controller
+	Table    uint8          // Controller: the table of the rule that sent it
+	TPID     uint16         // PushVLAN
+	TCI      uint16         // PushVLAN, SetVLAN
+	MaxLen   uint16         // Controller
+	Field    flow.FieldID
+	Port     uint32 // Output; Meter id
+	Cookie   uint64 // Controller: the cookie of the rule that sent it
+	Metadata uint64 // Controller: the pipeline metadata at that point
+	Value    flow.Value
+	Mask     flow.Value
+}
+
+// PacketInReason says why a packet goes to the controller (OpenFlow 1.3
+// ofp_packet_in_reason).
+type PacketInReason uint8
+
+const (
+	InNoMatch    PacketInReason = 0 // a table-miss rule sent it
+	InAction     PacketInReason = 1 // an explicit output:controller
+	InInvalidTTL PacketInReason = 2 // dec_ttl reached zero
+)
+
+var inNames = [...]string{"no_match", "action", "invalid_ttl"}
+
+func (r PacketInReason) String() string {
+	if int(r) < len(inNames) {
+		return inNames[r]
+	}
+	return fmt.Sprintf("reason%d", r)
 }
 
 // DropReason says why a packet was dropped or sent to a controller.
@@ -128,7 +152,7 @@ func (a *Action) String() string {
 		}
 		return fmt.Sprintf("set(%s=%s/%s)", f.Name, hexValue(a.Value, f), hexValue(a.Mask, f))
 	case Controller:
-		return fmt.Sprintf("controller(reason=%s,max_len=%d)", a.Reason, a.MaxLen)
+		return fmt.Sprintf("controller(reason=%s,table=%d,cookie=%#x,max_len=%d)", a.In, a.Table, a.Cookie, a.MaxLen)
 	case Drop:
 		return "drop(" + a.Reason.String() + ")"
 	case Meter:

@@ -13,7 +13,7 @@ import (
 // actions go on rewriting p.
 type Outputter interface {
 	Output(port uint32, p *packet.Packet)
-	Controller(p *packet.Packet, maxLen uint16)
+	Controller(p *packet.Packet, a *Action)
 }
 
 // Execute runs acts on p, rewriting it in place, and returns the drop
@@ -47,7 +47,7 @@ func Execute(p *packet.Packet, acts []Action, out Outputter) DropReason {
 			}
 			setField(p, &lay, a)
 		case Controller:
-			out.Controller(p, a.MaxLen)
+			out.Controller(p, a)
 		case Drop:
 			return a.Reason
 		case Meter:

@@ -12,7 +12,7 @@ import (
 type countOut struct{ n int }
 
 func (c *countOut) Output(uint32, *packet.Packet)     { c.n++ }
-func (c *countOut) Controller(*packet.Packet, uint16) {}
+func (c *countOut) Controller(*packet.Packet, *Action) {}
 
 // TestExecuteAllocs runs rewrites, a tag push and pop, and outputs without
 // allocating.

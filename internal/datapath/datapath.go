@@ -22,7 +22,7 @@ type Datapath struct {
 	ports atomic.Pointer[portTable]
 
 	// ToController receives packets sent to the controller; nil drops them.
-	toController atomic.Pointer[func(inPort uint32, frame []byte, maxLen uint16)]
+	toController atomic.Pointer[func(ToController)]
 
 	drops [action.NumDropReasons]atomic.Uint64
 
@@ -75,10 +75,24 @@ func New(c *cache.Cache) *Datapath {
 // Cache returns the datapath's flow cache.
 func (d *Datapath) Cache() *cache.Cache { return d.cache }
 
-// SetController sets the function packets for the controller go to. It
-// borrows frame until it returns (the frame may live in a port's receive
-// ring): it must copy what it keeps.
-func (d *Datapath) SetController(fn func(inPort uint32, frame []byte, maxLen uint16)) {
+// ToController is a packet a Controller action sends to the OpenFlow
+// channel, with what its packet-in reports.
+type ToController struct {
+	InPort   uint32
+	Reason   action.PacketInReason
+	Table    uint8
+	Cookie   uint64
+	Metadata uint64
+	MaxLen   uint16
+	// Frame is borrowed: it may live in a port's receive ring and is
+	// rewritten by later actions.
+	Frame []byte
+}
+
+// SetController sets the function packets for the controller go to. It is
+// called on packet workers and must not block; it borrows the frame until it
+// returns and must copy what it keeps.
+func (d *Datapath) SetController(fn func(ToController)) {
 	d.toController.Store(&fn)
 }
 
@@ -362,13 +376,14 @@ var segmentFn func(p *packet.Packet, emit func([]*packet.Packet))
 func SetSegmenter(fn func(p *packet.Packet, emit func([]*packet.Packet))) { segmentFn = fn }
 
 // Controller implements action.Outputter.
-func (w *Worker) Controller(p *packet.Packet, maxLen uint16) {
+func (w *Worker) Controller(p *packet.Packet, a *action.Action) {
 	fn := w.d.toController.Load()
 	if fn == nil || *fn == nil {
 		w.d.drops[action.DropNoOutput].Add(1)
 		return
 	}
-	(*fn)(p.InPort, p.Data(), maxLen)
+	(*fn)(ToController{InPort: p.InPort, Reason: a.In, Table: a.Table, Cookie: a.Cookie, Metadata: a.Metadata,
+		MaxLen: a.MaxLen, Frame: p.Data()})
 }
 
 // Flush writes every staged packet.

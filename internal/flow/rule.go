@@ -148,6 +148,10 @@ func (SetTTL) isAction()   {}
 func (Group) isAction()    {}
 func (SetQueue) isAction() {}
 
+// IsTableMiss reports whether r is a table-miss rule (priority 0, matching
+// every packet): packets it sends to the controller report "no match".
+func (r *Rule) IsTableMiss() bool { return r.Priority == 0 && r.Match.Mask == (Mask{}) }
+
 // Expired reports why r has expired at now, if it has: "idle" or "hard".
 func (r *Rule) Expired(now time.Time) (reason string, expired bool) {
 	if r.HardTimeout != 0 && now.Sub(r.Stats.Created) >= time.Duration(r.HardTimeout)*time.Second {

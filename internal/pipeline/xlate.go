@@ -72,6 +72,7 @@ type xlate struct {
 	wc        flow.Mask
 
 	ports     *portMap
+	rule      *flow.Rule // the rule whose actions run now (nil in packet-out)
 	actionSet actionSet
 	res       *Result
 	outputs   int
@@ -114,7 +115,7 @@ func (p *Pipeline) Translate(k *flow.Key, opts Options) *Result {
 		x.tr.Actions = res.Actions
 		x.tr.Drop = res.Drop
 	}
-	x.res, x.p, x.tr, x.ports = nil, nil, nil, nil
+	x.res, x.p, x.tr, x.ports, x.rule = nil, nil, nil, nil, nil
 	xlatePool.Put(x)
 	return res
 }
@@ -152,6 +153,7 @@ func (x *xlate) walk(id uint8) {
 		}
 		x.p.matched[id].Add(1)
 		x.res.Rules = append(x.res.Rules, r)
+		x.rule = r
 		in := &r.Instructions
 		if in.Meter != 0 {
 			x.res.Actions = append(x.res.Actions, action.Action{Kind: action.Meter, Port: in.Meter})
@@ -306,9 +308,17 @@ func (x *xlate) output(port uint32, maxLen uint16) {
 		x.trace("%s: to ports %v", name, sent)
 	case flow.PortController:
 		x.commit()
-		x.res.Actions = append(x.res.Actions, action.Action{Kind: action.Controller, Reason: action.DropNone, MaxLen: maxLen})
+		a := action.Action{Kind: action.Controller, In: action.InAction, MaxLen: maxLen, Metadata: x.flow.Metadata}
+		if r := x.rule; r != nil {
+			a.Table, a.Cookie = r.Table, r.Cookie
+			if r.IsTableMiss() {
+				a.In = action.InNoMatch
+			}
+		}
+		x.wc.Metadata = ^uint64(0)
+		x.res.Actions = append(x.res.Actions, a)
 		x.outputs++
-		x.trace("output:controller (max_len %d)", maxLen)
+		x.trace("output:controller (reason %s, max_len %d)", a.In, maxLen)
 	case flow.PortTable:
 		x.trace("output:table is only valid in packet-out; ignored")
 	default:
