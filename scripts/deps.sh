@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # deps.sh - install what building, testing and the demo need on a fresh
 # Debian 12 machine: Debian packages (as root) and the Go modules.
-# Pass --bench to also install the peers the benchmarks compare against.
+# Pass --bench to also install the peers the benchmarks compare against, and
+# --conformance for the OpenFlow conformance harness (test/conformance).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(iproute2 iputils-ping iperf3 tcpdump ethtool jq procps)
+# ovs-ofctl and ovs-testcontroller are the OpenFlow peers the tests use.
+pkgs=(iproute2 iputils-ping iperf3 tcpdump ethtool jq procps openvswitch-common openvswitch-testcontroller)
 [ "${1:-}" = --bench ] && pkgs+=(openvswitch-switch gawk)
+[ "${1:-}" = --conformance ] && pkgs+=(openvswitch-switch python3-os-ken)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -22,8 +25,12 @@ if [ ${#missing[@]} -gt 0 ]; then
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
 fi
-# Open vSwitch's package starts its daemons; the benchmarks run their own.
-if [ "${1:-}" = --bench ] && command -v systemctl >/dev/null && systemctl is-active -q openvswitch-switch 2>/dev/null; then
+# Open vSwitch's packages start their daemons; the tests and benchmarks run
+# their own.
+if command -v systemctl >/dev/null && systemctl is-active -q openvswitch-testcontroller 2>/dev/null; then
+    systemctl stop openvswitch-testcontroller || true
+fi
+if [ "${1:-}" != "" ] && command -v systemctl >/dev/null && systemctl is-active -q openvswitch-switch 2>/dev/null; then
     systemctl stop openvswitch-switch || true
 fi
 

@@ -8,12 +8,23 @@ import (
 	"github.com/dvs-project/dvs/internal/packet"
 )
 
-// Outputter receives the packets an action list outputs. Both methods
-// borrow p until they return: they copy what they keep, because later
-// actions go on rewriting p.
+// Outputter receives the packets an action list outputs, and runs its
+// meters. Its methods borrow p until they return: they copy what they
+// keep, because later actions go on rewriting p.
 type Outputter interface {
 	Output(port uint32, p *packet.Packet)
 	Controller(p *packet.Packet, a *Action)
+	// Meter measures p against meter id (without changing p) and says
+	// what to do with it. It must not allocate.
+	Meter(id uint32, p *packet.Packet) MeterVerdict
+}
+
+// MeterVerdict is what a meter decides for one packet: pass it unchanged
+// (the zero MeterVerdict), drop it, or raise its DSCP drop precedence by
+// PrecLevel (a dscp_remark band).
+type MeterVerdict struct {
+	Drop      bool
+	PrecLevel uint8
 }
 
 // Execute runs acts on p, rewriting it in place, and returns the drop
@@ -51,11 +62,55 @@ func Execute(p *packet.Packet, acts []Action, out Outputter) DropReason {
 		case Drop:
 			return a.Reason
 		case Meter:
-			// Meters come with the OpenFlow issue; until then a meter
-			// instruction lets every packet through.
+			v := out.Meter(a.Port, p)
+			if v.Drop {
+				return DropMeter
+			}
+			if v.PrecLevel != 0 {
+				if !lay.valid {
+					lay.compute(p.Data())
+				}
+				remarkDSCP(p, &lay, v.PrecLevel)
+			}
 		}
 	}
 	return DropNone
+}
+
+// remarkDSCP raises the drop precedence of an IP packet's DSCP by n
+// levels, as a meter's dscp_remark band asks. Drop precedence is defined
+// for the Assured Forwarding codepoints (RFC 2597: AFcd is class c, drop
+// precedence d, both 1-4 and 1-3), so AFcd becomes AFc(min(d+n, 3)) and
+// other codepoints are left alone, as are non-IP packets.
+func remarkDSCP(p *packet.Packet, l *layout, n uint8) {
+	if l.l3 == 0 {
+		return
+	}
+	h := p.Data()[l.l3:]
+	var tos uint8
+	switch l.ethType {
+	case flow.EthTypeIPv4:
+		tos = packet.IPv4(h).TOS()
+	case flow.EthTypeIPv6:
+		tos = packet.IPv6(h).TrafficClass()
+	default:
+		return
+	}
+	dscp := tos >> 2
+	class, prec := dscp>>3, dscp>>1&3
+	if class < 1 || class > 4 || prec == 0 || dscp&1 != 0 {
+		return
+	}
+	prec = uint8(min(int(prec)+int(n), 3))
+	nt := (class<<3|prec<<1)<<2 | tos&3
+	if l.ethType == flow.EthTypeIPv6 {
+		packet.IPv6(h).SetTrafficClass(nt)
+		return
+	}
+	old := binary.BigEndian.Uint16(h[0:2])
+	ip := packet.IPv4(h)
+	ip.SetTOS(nt)
+	ip.SetChecksum(packet.UpdateChecksum16(ip.Checksum(), old, binary.BigEndian.Uint16(h[0:2])))
 }
 
 func isTPID(t uint16) bool { return t == flow.EthTypeVLAN || t == flow.EthTypeQinQ }

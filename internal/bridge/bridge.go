@@ -38,6 +38,8 @@ type Config struct {
 	// Sweep is the housekeeping period (statistics, idle flows, MAC aging,
 	// rule timeouts, link state); 0 = one second.
 	Sweep time.Duration
+	// DatapathID is the OpenFlow datapath id; 0 = derived from the name.
+	DatapathID uint64
 }
 
 // Port types.
@@ -120,6 +122,9 @@ type Bridge struct {
 
 	mu    sync.Mutex // serializes configuration changes
 	ports map[string]*portState
+
+	hookMu sync.Mutex
+	hooks  Hooks
 
 	mon      *netlinkmon.Monitor // nil if netlink is unavailable: polling only
 	linkKick chan struct{}       // a link changed: re-read link states now
@@ -214,7 +219,11 @@ func (b *Bridge) housekeeping() {
 		case <-b.stop:
 			return
 		case now := <-t.C:
-			b.c.Sweep(now)
+			if exp := b.c.Sweep(now); len(exp) > 0 {
+				if h := b.getHooks(); h.Expired != nil {
+					h.Expired(exp)
+				}
+			}
 			b.followLinks()
 		case <-b.linkKick:
 			b.followLinks()
@@ -226,14 +235,24 @@ func (b *Bridge) housekeeping() {
 // report one (a down port is skipped for output and flooding) and the
 // datapath with their MTU.
 func (b *Bridge) followLinks() {
+	var changed []string
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	for name, ps := range b.ports {
 		if ls, ok := ps.port.(datapath.LinkStater); ok {
-			b.pipe.SetPortUp(ps.no, ls.LinkUp())
+			up := ls.LinkUp()
+			if q, ok := b.pipe.Port(ps.no); ok && q.Up != up {
+				b.pipe.SetPortUp(ps.no, up)
+				changed = append(changed, name)
+			}
 		}
 		if ifc, err := net.InterfaceByName(name); err == nil {
 			b.dp.SetMTU(ps.no, ifc.MTU)
+		}
+	}
+	b.mu.Unlock()
+	for _, name := range changed {
+		if info, err := b.Port(name); err == nil {
+			b.portEvent(PortModified, info)
 		}
 	}
 }
@@ -294,6 +313,10 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 	}
 	spec.OFPort = no
 	b.ports[spec.Name] = &portState{spec: spec, no: no, port: port}
+	info := b.portInfoLocked(b.ports[spec.Name])
+	b.mu.Unlock()
+	b.portEvent(PortAdded, info)
+	b.mu.Lock() // for the deferred unlock
 	return no, nil
 }
 
@@ -317,11 +340,15 @@ func (b *Bridge) DelPort(name string) error {
 	if !ok {
 		return fmt.Errorf("port %s: %w on bridge %s", name, ErrNoPort, b.name)
 	}
+	info := b.portInfoLocked(ps)
 	b.pipe.RemovePort(ps.no)
 	b.dp.Detach(ps.no)
 	b.ws.Sync()
 	ps.port.Close()
 	delete(b.ports, name)
+	b.mu.Unlock()
+	b.portEvent(PortDeleted, info)
+	b.mu.Lock() // for the deferred unlock
 	return nil
 }
 
@@ -356,12 +383,26 @@ func (b *Bridge) SetPort(spec PortSpec) error {
 
 // PortInfo describes a port for listings.
 type PortInfo struct {
-	Spec   PortSpec           `json:"spec"`
-	OFPort uint32             `json:"ofport"`
-	VLAN   string             `json:"vlan"`
-	Up     bool               `json:"up"`
-	Stats  datapath.PortStats `json:"stats"`
-	Drops  uint64             `json:"switch_tx_dropped"`
+	Spec   PortSpec            `json:"spec"`
+	OFPort uint32              `json:"ofport"`
+	VLAN   string              `json:"vlan"`
+	Up     bool                `json:"up"` // link state
+	Config pipeline.PortConfig `json:"of_config,omitempty"`
+	MAC    string              `json:"mac,omitempty"`
+	Stats  datapath.PortStats  `json:"stats"`
+	Drops  uint64              `json:"switch_tx_dropped"`
+}
+
+func (b *Bridge) portInfoLocked(ps *portState) PortInfo {
+	pp, _ := b.pipe.Port(ps.no)
+	info := PortInfo{Spec: ps.spec, OFPort: ps.no, VLAN: pp.VLAN.String(), Up: pp.Up, Config: pp.Config, Stats: ps.port.Stats()}
+	if mac := hwAddr(ps.spec.Name); mac != nil {
+		info.MAC = mac.String()
+	}
+	if d := b.dp.Port(ps.no); d != nil {
+		info.Drops = d.TxDropped()
+	}
+	return info
 }
 
 // Ports returns the ports sorted by OpenFlow number.
@@ -370,12 +411,7 @@ func (b *Bridge) Ports() []PortInfo {
 	defer b.mu.Unlock()
 	out := make([]PortInfo, 0, len(b.ports))
 	for _, ps := range b.ports {
-		pp, _ := b.pipe.Port(ps.no)
-		info := PortInfo{Spec: ps.spec, OFPort: ps.no, VLAN: pp.VLAN.String(), Up: pp.Up, Stats: ps.port.Stats()}
-		if d := b.dp.Port(ps.no); d != nil {
-			info.Drops = d.TxDropped()
-		}
-		out = append(out, info)
+		out = append(out, b.portInfoLocked(ps))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].OFPort < out[j].OFPort })
 	return out

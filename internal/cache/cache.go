@@ -159,7 +159,7 @@ func (c *Cache) upcall(k *flow.Key) *Entry {
 func (c *Cache) install(k *flow.Key, res *pipeline.Result) *Entry {
 	mask := res.Mask
 	e := &Entry{Key: k.Apply(&mask), Mask: &mask, Actions: res.Actions, Drop: res.Drop,
-		rules: res.Rules, learned: res.Learned, created: time.Now().UnixNano()}
+		rules: res.Rules, counters: res.Counters, learned: res.Learned, created: time.Now().UnixNano()}
 	e.gen.Store(res.Gen)
 	if c.mf.count.Load() >= int64(c.cfg.MaxEntries) {
 		c.notCached.Add(1)
@@ -188,9 +188,9 @@ func (c *Cache) revalidate(e *Entry, k *flow.Key) *Entry {
 		// The rules may be new objects with the same behaviour (a modify):
 		// credit the ones the packet now hits from now on.
 		c.sweepMu.Lock()
-		if !slices.Equal(e.rules, res.Rules) {
+		if !slices.Equal(e.rules, res.Rules) || !slices.Equal(e.counters, res.Counters) {
 			c.pushLocked(e)
-			e.rules = res.Rules
+			e.rules, e.counters = res.Rules, res.Counters
 		}
 		e.learned = res.Learned
 		c.sweepMu.Unlock()
@@ -222,6 +222,9 @@ func (c *Cache) pushLocked(e *Entry) {
 	t := time.Unix(0, used)
 	for _, r := range e.rules {
 		r.Stats.Add(dp, db, t)
+	}
+	for _, gc := range e.counters {
+		gc.Add(dp, db)
 	}
 	if used != e.pushedUsed {
 		e.pushedUsed = used

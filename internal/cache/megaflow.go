@@ -32,6 +32,7 @@ type Entry struct {
 
 	// Owned by the sweeper (under Cache.sweepMu).
 	rules                      []*flow.Rule
+	counters                   []*pipeline.Counter // groups and buckets
 	learned                    []pipeline.Learned
 	pushedPackets, pushedBytes uint64
 	pushedUsed                 int64
@@ -46,6 +47,9 @@ func (e *Entry) Hit(packets, bytes uint64, now int64) {
 	if e.uncached {
 		for _, r := range e.rules {
 			r.Stats.Add(packets, bytes, time.Unix(0, now))
+		}
+		for _, c := range e.counters {
+			c.Add(packets, bytes)
 		}
 		return
 	}

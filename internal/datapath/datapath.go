@@ -8,6 +8,7 @@ import (
 
 	"github.com/dvs-project/dvs/internal/action"
 	"github.com/dvs-project/dvs/internal/cache"
+	"github.com/dvs-project/dvs/internal/feature/meter"
 	"github.com/dvs-project/dvs/internal/flow"
 	"github.com/dvs-project/dvs/internal/packet"
 )
@@ -26,7 +27,12 @@ type Datapath struct {
 
 	drops [action.NumDropReasons]atomic.Uint64
 
+	meters atomic.Pointer[meter.Table] // nil: meters pass everything
+
 	wakeFDs []int // the running workers' eventfds (under mu)
+
+	injectMu sync.Mutex // serializes Inject
+	injector *Worker    // Inject's worker, made on first use
 }
 
 // DPPort is a port attached to a datapath.
@@ -184,6 +190,9 @@ type Worker struct {
 	table *portTable
 	stage []txStage
 	now   int64
+	// mono is the monotonic time meters measure with, read at the first
+	// metered packet of a batch (monoAt is the now it was read for).
+	mono, monoAt int64
 }
 
 // txStage is the packets waiting to be written to one port.
@@ -386,6 +395,29 @@ func (w *Worker) Controller(p *packet.Packet, a *action.Action) {
 		MaxLen: a.MaxLen, Frame: p.Data()})
 }
 
+// SetMeters sets the meter table that Meter actions consult (nil: every
+// meter passes every packet). Workers see it from their next packet.
+func (d *Datapath) SetMeters(t *meter.Table) { d.meters.Store(t) }
+
+// Meter implements action.Outputter: it measures p against meter id. An
+// offloaded super-packet counts as the wire packets it will become.
+func (w *Worker) Meter(id uint32, p *packet.Packet) action.MeterVerdict {
+	t := w.d.meters.Load()
+	if t == nil {
+		return action.MeterVerdict{}
+	}
+	if w.monoAt != w.now || w.mono == 0 {
+		w.mono, w.monoAt = meter.Now(), w.now
+	}
+	size, segs := p.Len(), 1
+	if g := p.GSO; g.Type != packet.VirtioNetHdrGSONone && g.Size > 0 && size > int(g.HdrLen) {
+		payload := size - int(g.HdrLen)
+		segs = (payload + int(g.Size) - 1) / int(g.Size)
+		size += (segs - 1) * int(g.HdrLen)
+	}
+	return action.MeterVerdict(t.Apply(id, size, segs, w.mono))
+}
+
 // Flush writes every staged packet.
 func (w *Worker) Flush() {
 	for i := range w.stage {
@@ -406,4 +438,27 @@ func (w *Worker) write(dp *DPPort, pkts []*packet.Packet) {
 		dp.txDropped.Add(uint64(len(pkts) - n))
 	}
 	_ = err // counted by the port as a tx error
+}
+
+// Inject runs acts on a copy of frame as if it had arrived on inPort (an
+// OpenFlow packet-out) and writes what they output. Injections are
+// serialized on one worker of their own; they do not go through the caches.
+// It returns the drop reason if acts end in a drop.
+func (d *Datapath) Inject(inPort uint32, frame []byte, acts []action.Action) action.DropReason {
+	d.injectMu.Lock()
+	defer d.injectMu.Unlock()
+	if d.injector == nil {
+		d.injector = d.NewWorker()
+	}
+	w := d.injector
+	w.refreshTable()
+	w.now = time.Now().UnixNano()
+	p := packet.FromBytes(frame)
+	p.InPort = inPort
+	r := action.Execute(p, acts, w)
+	if r != action.DropNone {
+		d.drops[r].Add(1)
+	}
+	w.Flush()
+	return r
 }

@@ -2,9 +2,12 @@ package openflow
 
 // DecodeMessage decodes a whole message by its header's type, returning
 // one of Hello, ErrorMsg, Echo, FeaturesReply, SwitchConfig, FlowMod,
-// PacketIn, PacketOut, FlowRemoved, PortStatus or Multipart (whose body
-// is left raw), or nil for the bodiless
-// FEATURES_REQUEST, GET_CONFIG_REQUEST and BARRIER_REQUEST/REPLY. Other
+// GroupMod, PacketIn, PacketOut, FlowRemoved, PortStatus, Multipart (whose body
+// is left raw), RoleMsg, AsyncConfig, PortMod, TableMod,
+// QueueGetConfigRequest, QueueGetConfigReply, MeterMod, or for an experimenter
+// message what DecodeONF returns, or nil for the bodiless
+// FEATURES_REQUEST, GET_CONFIG_REQUEST, BARRIER_REQUEST/REPLY and
+// GET_ASYNC_REQUEST. Other
 // types fail with OFPET_BAD_REQUEST/BAD_TYPE.
 func DecodeMessage(msg []byte) (any, error) {
 	if len(msg) < HeaderLen {
@@ -17,7 +20,7 @@ func DecodeMessage(msg []byte) (any, error) {
 		return DecodeError(msg)
 	case TypeEchoRequest, TypeEchoReply:
 		return DecodeEcho(msg)
-	case TypeFeaturesRequest, TypeGetConfigRequest, TypeBarrierRequest, TypeBarrierReply:
+	case TypeFeaturesRequest, TypeGetConfigRequest, TypeBarrierRequest, TypeBarrierReply, TypeGetAsyncRequest:
 		return nil, DecodeEmpty(msg, msg[1])
 	case TypeFeaturesReply:
 		return DecodeFeaturesReply(msg)
@@ -25,6 +28,8 @@ func DecodeMessage(msg []byte) (any, error) {
 		return DecodeSwitchConfig(msg)
 	case TypeFlowMod:
 		return DecodeFlowMod(msg)
+	case TypeGroupMod:
+		return DecodeGroupMod(msg)
 	case TypePacketIn:
 		return DecodePacketIn(msg)
 	case TypePacketOut:
@@ -35,6 +40,22 @@ func DecodeMessage(msg []byte) (any, error) {
 		return DecodePortStatus(msg)
 	case TypeMultipartRequest, TypeMultipartReply:
 		return DecodeMultipart(msg)
+	case TypePortMod:
+		return DecodePortMod(msg)
+	case TypeTableMod:
+		return DecodeTableMod(msg)
+	case TypeQueueGetConfigRequest:
+		return DecodeQueueGetConfigRequest(msg)
+	case TypeQueueGetConfigReply:
+		return DecodeQueueGetConfigReply(msg)
+	case TypeExperimenter:
+		return DecodeONF(msg)
+	case TypeRoleRequest, TypeRoleReply:
+		return DecodeRole(msg)
+	case TypeGetAsyncReply, TypeSetAsync:
+		return DecodeAsyncConfig(msg)
+	case TypeMeterMod:
+		return DecodeMeterMod(msg)
 	}
 	return nil, reqErr(BadRequestBadType, "unsupported message type %d", msg[1])
 }

@@ -29,6 +29,10 @@ func encodeMessage(t testing.TB, typ uint8, v any, xid uint32) []byte {
 		b = v.Encode(xid)
 	case SwitchConfig:
 		b = v.Encode(typ, xid)
+	case AsyncConfig:
+		b = v.Encode(typ, xid)
+	case GroupMod:
+		b, err = v.Encode(xid)
 	case FlowMod:
 		b, err = v.Encode(xid)
 	case PacketIn:
@@ -42,7 +46,14 @@ func encodeMessage(t testing.TB, typ uint8, v any, xid uint32) []byte {
 	case Multipart:
 		b = v.Encode(xid)
 	default:
-		t.Fatalf("cannot encode %T", v)
+		switch e := v.(type) {
+		case interface{ Encode(uint32) []byte }:
+			b = e.Encode(xid)
+		case interface{ Encode(uint32) ([]byte, error) }:
+			b, err = e.Encode(xid)
+		default:
+			t.Fatalf("cannot encode %T", v)
+		}
 	}
 	if err != nil {
 		t.Fatalf("encoding %+v: %v", v, err)

@@ -62,7 +62,7 @@ func (x *xlate) normal() {
 			case no == in.No && !in.ReflectiveRelay:
 				x.drop(action.DropHairpin, "NORMAL: %s is on the input port %d (%s)", macString(k.EthDst), no, in.Name)
 				return
-			case !out.Up:
+			case !out.Live():
 				x.drop(action.DropPortDown, "NORMAL: %s is on port %d (%s), which is down", macString(k.EthDst), no, out.Name)
 				return
 			default:
@@ -81,7 +81,7 @@ func (x *xlate) normal() {
 	var sent []uint32
 	for pass := 0; pass < 2; pass++ {
 		for _, q := range x.ports.sorted {
-			if (q.No == in.No && !in.ReflectiveRelay) || !q.Up || q.NoFlood || !q.VLAN.Carries(vid) {
+			if (q.No == in.No && !in.ReflectiveRelay) || !q.Live() || q.NoFlood || !q.VLAN.Carries(vid) {
 				continue
 			}
 			if tagged := q.VLAN.Egress(fr)[0].TCI != 0; tagged != (pass == 1) {

@@ -33,7 +33,12 @@ type Pipeline struct {
 	macs   *l2.Table
 	now    func() time.Time
 
-	timed map[*flow.Rule]struct{} // rules with a timeout, for Expire
+	timed  map[*flow.Rule]struct{}  // rules with a timeout, for Expire
+	groups atomic.Pointer[groupMap] // group.go
+
+	// failOpen makes every packet go to NORMAL, ignoring the tables (an
+	// OpenFlow bridge in standalone fail mode that lost its controllers).
+	failOpen atomic.Bool
 
 	// Counters.
 	translations atomic.Uint64
@@ -68,6 +73,17 @@ func (p *Pipeline) Gen() uint64 { return p.gen.Load() }
 // pipeline that can alter translations has taken effect.
 func (p *Pipeline) Invalidate() { p.gen.Add(1) }
 
+// SetFailOpen switches fail-open mode on or off: while on, every packet is
+// switched by NORMAL and the flow tables are not consulted.
+func (p *Pipeline) SetFailOpen(on bool) {
+	if p.failOpen.Swap(on) != on {
+		p.gen.Add(1)
+	}
+}
+
+// FailOpen reports whether fail-open mode is on.
+func (p *Pipeline) FailOpen() bool { return p.failOpen.Load() }
+
 // MACs returns the MAC learning table.
 func (p *Pipeline) MACs() *l2.Table { return p.macs }
 
@@ -88,12 +104,17 @@ func (p *Pipeline) tableForWrite(id uint8) *classifier.Classifier {
 
 // Errors returned by rule changes.
 var (
-	ErrBadTable   = errors.New("bad table id")
-	ErrBadGoto    = errors.New("goto_table must go to a later table")
-	ErrOverlap    = errors.New("overlapping rule with the same priority exists (check_overlap)")
-	ErrBadAction  = errors.New("bad action")
-	ErrBadMatch   = errors.New("bad match")
-	ErrNoSuchRule = errors.New("no such rule")
+	ErrBadTable  = errors.New("bad table id")
+	ErrBadGoto   = errors.New("goto_table must go to a later table")
+	ErrOverlap   = errors.New("overlapping rule with the same priority exists (check_overlap)")
+	ErrBadAction = errors.New("bad action")
+	// More specific kinds of ErrBadAction (errors.Is matches both).
+	ErrBadOutPort        = fmt.Errorf("%w: bad output port", ErrBadAction)
+	ErrBadArgument       = fmt.Errorf("%w: bad argument", ErrBadAction)
+	ErrMatchInconsistent = fmt.Errorf("%w: inconsistent with the match", ErrBadAction)
+	ErrBadSetField       = fmt.Errorf("%w: bad set_field", ErrBadAction)
+	ErrBadMatch          = errors.New("bad match")
+	ErrNoSuchRule        = errors.New("no such rule")
 )
 
 // validate checks a rule before it enters a table.
@@ -126,26 +147,26 @@ func validateAction(a flow.Action, m *flow.Match) error {
 	switch a := a.(type) {
 	case flow.Output:
 		if a.Port == flow.PortAny || a.Port == 0 || (a.Port > flow.PortMax && a.Port < flow.PortInPort) {
-			return fmt.Errorf("output to port %d: %w", a.Port, ErrBadAction)
+			return fmt.Errorf("output to port %d: %w", a.Port, ErrBadOutPort)
 		}
 	case flow.PushVLAN:
 		if a.EthType != flow.EthTypeVLAN && a.EthType != flow.EthTypeQinQ {
-			return fmt.Errorf("push_vlan ethertype %#04x (want 0x8100 or 0x88a8): %w", a.EthType, ErrBadAction)
+			return fmt.Errorf("push_vlan ethertype %#04x (want 0x8100 or 0x88a8): %w", a.EthType, ErrBadArgument)
 		}
 	case flow.SetField:
 		if int(a.Field) >= int(flow.NumFields) {
-			return fmt.Errorf("set_field of field %d: %w", a.Field, ErrBadAction)
+			return fmt.Errorf("set_field of field %d: %w", a.Field, ErrBadSetField)
 		}
 		f := flow.FieldByID(a.Field)
 		if !f.Writable {
-			return fmt.Errorf("set_field: field %s is not writable: %w", f.Name, ErrBadAction)
+			return fmt.Errorf("set_field: field %s is not writable: %w", f.Name, ErrBadSetField)
 		}
 		// A set_field's prerequisites must be guaranteed by the match, except
 		// for VLAN fields, which push a tag when there is none (as
 		// ovs-ofctl's mod_vlan_vid does).
 		if a.Field != flow.FieldVLANVID && a.Field != flow.FieldVLANPCP && a.Field != flow.FieldVLANTCI {
 			if err := m.CheckPrereq(f); err != nil {
-				return fmt.Errorf("set_field %s: %v: %w", f.Name, err, ErrBadAction)
+				return fmt.Errorf("set_field %s: %v: %w", f.Name, err, ErrMatchInconsistent)
 			}
 		}
 	}
@@ -170,6 +191,9 @@ func (p *Pipeline) AddRules(rules []*flow.Rule) error {
 	pending := map[uint8]map[ruleID]*flow.Rule{}
 	for _, r := range rules {
 		if err := validate(r); err != nil {
+			return err
+		}
+		if err := p.checkGroupRefs(r); err != nil {
 			return err
 		}
 		c := p.tableForWrite(r.Table)
@@ -247,10 +271,13 @@ type Filter struct {
 	Cookie     uint64
 	CookieMask uint64
 	OutPort    uint32 // flow.PortAny for no constraint
+	OutGroup   uint32 // flow.GroupAny for no constraint (0 is also none)
 }
 
 // FilterAll selects every rule.
-func FilterAll() Filter { return Filter{Table: flow.TableAll, OutPort: flow.PortAny} }
+func FilterAll() Filter {
+	return Filter{Table: flow.TableAll, OutPort: flow.PortAny, OutGroup: flow.GroupAny}
+}
 
 func (f *Filter) selects(r *flow.Rule) bool {
 	if f.Table != flow.TableAll && f.Table != r.Table {
@@ -272,7 +299,22 @@ func (f *Filter) selects(r *flow.Rule) bool {
 	if f.OutPort != flow.PortAny && !outputsTo(&r.Instructions, f.OutPort) {
 		return false
 	}
+	if f.OutGroup != flow.GroupAny && f.OutGroup != 0 && !usesGroup(&r.Instructions, f.OutGroup) {
+		return false
+	}
 	return true
+}
+
+// usesGroup reports whether in sends packets to group id.
+func usesGroup(in *flow.Instructions, id uint32) bool {
+	for _, list := range [][]flow.Action{in.Apply, in.Write} {
+		for _, a := range list {
+			if g, ok := a.(flow.Group); ok && g.ID == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func outputsTo(in *flow.Instructions, port uint32) bool {
@@ -330,6 +372,9 @@ func (p *Pipeline) ModifyRules(f Filter, ins flow.Instructions, resetCounts bool
 		if err := validate(r); err != nil {
 			return 0, err
 		}
+		if err := p.checkGroupRefs(r); err != nil {
+			return 0, err
+		}
 		r.Stats.Created = old.Stats.Created
 		if !resetCounts {
 			r.Stats.Packets.Store(old.Stats.Packets.Load())
@@ -350,6 +395,20 @@ func (p *Pipeline) ModifyRules(f Filter, ins flow.Instructions, resetCounts bool
 		p.gen.Add(1)
 	}
 	return len(adds), nil
+}
+
+// DeleteRuleList removes the given rules (those still in their tables)
+// and returns them.
+func (p *Pipeline) DeleteRuleList(rules []*flow.Rule) []*flow.Rule {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var present []*flow.Rule
+	for _, r := range rules {
+		if c := p.table(r.Table); c != nil && c.Find(&r.Match, r.Priority) == r {
+			present = append(present, r)
+		}
+	}
+	return p.deleteLocked(present)
 }
 
 // DeleteRules removes the rules f selects and returns them.

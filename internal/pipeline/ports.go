@@ -12,9 +12,11 @@ type Port struct {
 	No   uint32 // OpenFlow port number
 	Name string
 	VLAN vlan.Config
-	// Up is false when the link is down or the port is administratively
-	// down: it is then skipped for output and flooding.
+	// Up is the link state; a port whose link is down, or that is
+	// administratively down (Config), is skipped for output and flooding.
 	Up bool
+	// Config holds the OpenFlow port-mod settings.
+	Config PortConfig
 	// NoFlood keeps the port out of FLOOD and NORMAL flooding.
 	NoFlood bool
 	// ReflectiveRelay (VEPA hairpin) lets NORMAL send a frame back out of
@@ -22,6 +24,49 @@ type Port struct {
 	ReflectiveRelay bool
 	// MACLimit caps the MACs NORMAL learns on the port; 0 = no limit.
 	MACLimit int
+}
+
+// PortConfig are OpenFlow port settings (ofp_port_config bits).
+type PortConfig uint32
+
+const (
+	PortDown       PortConfig = 1 << 0 // administratively down
+	PortNoRecv     PortConfig = 1 << 2 // drop packets received on the port
+	PortNoFwd      PortConfig = 1 << 5 // drop packets forwarded to the port
+	PortNoPacketIn PortConfig = 1 << 6 // no packet-ins for packets received on the port
+)
+
+// PortConfigMask is the set of settings port-mod may change.
+const PortConfigMask = PortDown | PortNoRecv | PortNoFwd | PortNoPacketIn
+
+// Live reports whether the port can carry traffic: link up and not
+// administratively down.
+func (q *Port) Live() bool { return q.Up && q.Config&PortDown == 0 }
+
+// SetPortConfig changes the bits of port no's config that mask selects.
+func (p *Pipeline) SetPortConfig(no uint32, config, mask PortConfig) error {
+	if mask&^PortConfigMask != 0 {
+		return fmt.Errorf("port %d: unsupported config bits %#x", no, uint32(mask&^PortConfigMask))
+	}
+	p.mu.Lock()
+	q := p.ports.Load().get(no)
+	p.mu.Unlock()
+	if q == nil {
+		return fmt.Errorf("port %d: no such port", no)
+	}
+	c := *q
+	c.Config = c.Config&^mask | config&mask
+	if c.Config == q.Config {
+		return nil
+	}
+	if err := p.SetPort(c); err != nil {
+		return err
+	}
+	if !c.Live() {
+		p.macs.Flush(no)
+		p.gen.Add(1)
+	}
+	return nil
 }
 
 // portMap is an immutable snapshot of the ports; changes replace it.

@@ -55,6 +55,9 @@ type Result struct {
 	Gen uint64
 	// Rules are the rules the packet hit, to be credited with its counts.
 	Rules []*flow.Rule
+	// Counters are the group and bucket counters the packet passed, to be
+	// credited with its counts like Rules.
+	Counters []*Counter
 	// Learned lists MACs whose entries the packet's traffic refreshes.
 	Learned []Learned
 	// Drop is why the packet is dropped when Actions has no output.
@@ -85,6 +88,17 @@ var xlatePool = sync.Pool{New: func() any { return new(xlate) }}
 // Translate walks key k through the pipeline and returns what to do with
 // the packet. It learns MACs unless opts.NoLearn.
 func (p *Pipeline) Translate(k *flow.Key, opts Options) *Result {
+	return p.translate(k, nil, opts)
+}
+
+// TranslateActions translates an OpenFlow action list run on k, as a
+// packet-out does: output:table sends the packet through the tables from
+// table 0. The result is for this packet only and is not cached.
+func (p *Pipeline) TranslateActions(k *flow.Key, acts []flow.Action, opts Options) *Result {
+	return p.translate(k, &acts, opts)
+}
+
+func (p *Pipeline) translate(k *flow.Key, acts *[]flow.Action, opts Options) *Result {
 	p.translations.Add(1)
 	res := &Result{Gen: p.gen.Load()}
 	x := xlatePool.Get().(*xlate)
@@ -98,9 +112,18 @@ func (p *Pipeline) Translate(k *flow.Key, opts Options) *Result {
 	if x.tr != nil {
 		x.tr.Flow = *k
 	}
-	x.walk(0)
-	if !x.stop {
-		x.runActionSet()
+	if q := x.ports.get(k.InPort); q != nil && q.Config&PortNoRecv != 0 {
+		x.drop(action.DropPortDown, "input port %d (%s) has no-recv set", q.No, q.Name)
+	} else if p.failOpen.Load() {
+		x.trace("fail-open: no controller connected, switching with NORMAL")
+		x.normal()
+	} else if acts != nil {
+		x.doActions(*acts)
+	} else {
+		x.walk(0)
+		if !x.stop {
+			x.runActionSet()
+		}
 	}
 	if x.outputs == 0 {
 		if res.Drop == action.DropNone {
@@ -220,7 +243,7 @@ func (x *xlate) doAction(a flow.Action) {
 		x.flow.NwTTL = a.TTL
 		x.wc.NwTTL = 0xff
 	case flow.Group:
-		x.drop(action.DropUnsupported, "group:%d: groups are not implemented yet", a.ID)
+		x.group(a.ID)
 	case flow.SetQueue:
 		x.trace("set_queue:%d (queues are not implemented; ignored)", a.ID)
 	default:
@@ -295,7 +318,7 @@ func (x *xlate) output(port uint32, maxLen uint16) {
 	case flow.PortFlood, flow.PortAll:
 		var sent []uint32
 		for _, q := range x.ports.sorted {
-			if q.No == in || !q.Up || (port == flow.PortFlood && q.NoFlood) {
+			if q.No == in || !q.Live() || q.Config&PortNoFwd != 0 || (port == flow.PortFlood && q.NoFlood) {
 				continue
 			}
 			x.emitOutput(q.No, "")
@@ -307,6 +330,10 @@ func (x *xlate) output(port uint32, maxLen uint16) {
 		}
 		x.trace("%s: to ports %v", name, sent)
 	case flow.PortController:
+		if q := x.ports.get(in); q != nil && q.Config&PortNoPacketIn != 0 {
+			x.trace("output:controller skipped: input port %d (%s) has no-packet-in set", in, q.Name)
+			return
+		}
 		x.commit()
 		a := action.Action{Kind: action.Controller, In: action.InAction, MaxLen: maxLen, Metadata: x.flow.Metadata}
 		if r := x.rule; r != nil {
@@ -320,7 +347,21 @@ func (x *xlate) output(port uint32, maxLen uint16) {
 		x.outputs++
 		x.trace("output:controller (reason %s, max_len %d)", a.In, maxLen)
 	case flow.PortTable:
-		x.trace("output:table is only valid in packet-out; ignored")
+		if x.rule != nil || x.depth > 0 {
+			x.trace("output:table is only valid in packet-out; ignored")
+			return
+		}
+		x.trace("output:table: through the tables from table 0")
+		saved := x.actionSet.list
+		x.actionSet.list = nil
+		x.depth++
+		x.walk(0)
+		if !x.stop {
+			x.runActionSet()
+		}
+		x.depth--
+		x.actionSet.list = saved
+		x.rule = nil
 	default:
 		if port == in {
 			x.trace("output:%d skipped: it is the input port (use in_port)", port)
@@ -337,7 +378,11 @@ func (x *xlate) emitOutput(no uint32, why string) {
 		x.trace("output:%d skipped: no such port", no)
 		return
 	}
-	if !q.Up {
+	if q.Config&PortNoFwd != 0 {
+		x.trace("output:%d skipped: port %s has no-fwd set", no, q.Name)
+		return
+	}
+	if !q.Live() {
 		x.trace("output:%d skipped: port %s is down", no, q.Name)
 		if x.res.Drop == action.DropNone {
 			x.res.Drop = action.DropPortDown

@@ -1,0 +1,178 @@
+package ofswitch
+
+import (
+	"github.com/dvs-project/dvs/internal/flow"
+	"github.com/dvs-project/dvs/internal/openflow"
+	"github.com/dvs-project/dvs/internal/openflow/channel"
+)
+
+// Bundles (the ONF extension for OpenFlow 1.3, what ovs-ofctl --bundle
+// uses): a connection opens a bundle, adds messages to it, and commits it;
+// the commit applies every message or none.
+
+// maxBundleMsgs bounds one bundle, so a client cannot exhaust memory.
+const maxBundleMsgs = 1 << 20
+
+type bundleKey struct {
+	conn *channel.Conn
+	id   uint32
+}
+
+type bundle struct {
+	flags  uint16
+	closed bool
+	msgs   [][]byte
+}
+
+// experimenter handles OFPT_EXPERIMENTER: ONF bundle control and add.
+func (s *Switch) experimenter(c *channel.Conn, xid uint32, msg []byte) ([][]byte, error) {
+	m, err := openflow.DecodeONF(msg)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch m := m.(type) {
+	case openflow.BundleAdd:
+		k := bundleKey{c, m.BundleID}
+		b := s.bundles[k]
+		if b == nil {
+			// Adding to a bundle that is not open opens it (as OVS does).
+			b = &bundle{flags: m.Flags}
+			s.bundles[k] = b
+		}
+		if b.closed {
+			return nil, openflow.BundleErr(openflow.BundleFailedBundleClosed, "bundle %d is closed", m.BundleID)
+		}
+		if m.Flags != b.flags {
+			return nil, openflow.BundleErr(openflow.BundleFailedBadFlags, "bundle %d was opened with flags %#x", m.BundleID, b.flags)
+		}
+		if len(b.msgs) >= maxBundleMsgs {
+			return nil, openflow.BundleErr(openflow.BundleFailedMsgTooMany, "bundle %d holds %d messages", m.BundleID, len(b.msgs))
+		}
+		// Check the message now, so errors name it as they arrive.
+		if err := s.checkBundled(m.Message); err != nil {
+			return nil, err
+		}
+		b.msgs = append(b.msgs, append([]byte(nil), m.Message...))
+		return nil, nil
+	case openflow.BundleControl:
+		k := bundleKey{c, m.BundleID}
+		b := s.bundles[k]
+		switch m.Type {
+		case openflow.BundleOpenRequest:
+			if b != nil {
+				return nil, openflow.BundleErr(openflow.BundleFailedBundleExist, "bundle %d is open", m.BundleID)
+			}
+			s.bundles[k] = &bundle{flags: m.Flags}
+		case openflow.BundleCloseRequest:
+			if b == nil {
+				return nil, openflow.BundleErr(openflow.BundleFailedBadID, "no bundle %d", m.BundleID)
+			}
+			if b.closed {
+				return nil, openflow.BundleErr(openflow.BundleFailedBundleClosed, "bundle %d is closed", m.BundleID)
+			}
+			b.closed = true
+		case openflow.BundleCommitRequest:
+			if b == nil {
+				return nil, openflow.BundleErr(openflow.BundleFailedBadID, "no bundle %d", m.BundleID)
+			}
+			delete(s.bundles, k)
+			if err := s.commit(b); err != nil {
+				return nil, err
+			}
+		case openflow.BundleDiscardRequest:
+			if b == nil {
+				return nil, openflow.BundleErr(openflow.BundleFailedBadID, "no bundle %d", m.BundleID)
+			}
+			delete(s.bundles, k)
+		default:
+			return nil, openflow.BundleErr(openflow.BundleFailedBadType, "bundle control type %d", m.Type)
+		}
+		return [][]byte{m.Reply().Encode(xid)}, nil
+	}
+	return nil, &openflow.Error{Type: openflow.ETBadRequest, Code: openflow.BadRequestBadExpType, Msg: "unsupported experimenter message"}
+}
+
+// checkBundled decodes a message added to a bundle.
+func (s *Switch) checkBundled(msg []byte) error {
+	switch msg[1] {
+	case openflow.TypeFlowMod:
+		fm, err := openflow.DecodeFlowMod(msg)
+		if err != nil {
+			return err
+		}
+		if fm.Command <= openflow.FlowModifyStrict {
+			return s.checkRefs(&fm.Instructions)
+		}
+		return nil
+	case openflow.TypePortMod, openflow.TypeGroupMod, openflow.TypePacketOut:
+		return nil
+	}
+	return openflow.BundleErr(openflow.BundleFailedMsgUnsup, "message type %d cannot be bundled", msg[1])
+}
+
+// connClosed drops the bundles a closed connection left open.
+func (s *Switch) connClosed(c *channel.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.bundles {
+		if k.conn == c {
+			delete(s.bundles, k)
+		}
+	}
+}
+
+// commit applies a bundle's messages. The flow adds at its start (all of
+// them in what ovs-ofctl --bundle add-flows sends) are one atomic batch:
+// translation sees all of them or none, and an error applies none. The
+// messages after the first other one run in order and stop at the first
+// error, leaving the earlier ones applied: full rollback of mixed bundles
+// is not implemented. The caller holds s.mu.
+func (s *Switch) commit(b *bundle) error {
+	var adds []*flow.Rule
+	var rest [][]byte
+	for _, m := range b.msgs {
+		if m[1] == openflow.TypeFlowMod {
+			fm, err := openflow.DecodeFlowMod(m)
+			if err != nil {
+				return err
+			}
+			if fm.Command == openflow.FlowAdd && len(rest) == 0 {
+				if fm.BufferID != openflow.NoBuffer || fm.TableID >= flow.MaxTables {
+					return s.applyFlowMod(&fm) // reports the error
+				}
+				adds = append(adds, fm.Rule())
+				continue
+			}
+		}
+		rest = append(rest, m)
+	}
+	if len(adds) > 0 {
+		if err := ofError(s.b.Pipeline().AddRules(adds)); err != nil {
+			return err
+		}
+	}
+	for _, m := range rest {
+		var err error
+		switch m[1] {
+		case openflow.TypeFlowMod:
+			var fm openflow.FlowMod
+			if fm, err = openflow.DecodeFlowMod(m); err == nil {
+				err = s.applyFlowMod(&fm)
+			}
+		case openflow.TypeGroupMod:
+			err = s.groupModLocked(m)
+		case openflow.TypePortMod:
+			s.mu.Unlock()
+			err = s.portMod(m)
+			s.mu.Lock()
+		case openflow.TypePacketOut:
+			err = s.packetOut(m)
+		}
+		if err != nil {
+			return openflow.BundleErr(openflow.BundleFailedMsgFailed, "bundled message failed: %v", err)
+		}
+	}
+	return nil
+}
