@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 # ovs-ofctl and ovs-testcontroller are the OpenFlow peers the tests use.
 pkgs=(iproute2 iputils-ping iperf3 tcpdump ethtool jq procps openvswitch-common openvswitch-testcontroller)
-[ "${1:-}" = --bench ] && pkgs+=(openvswitch-switch gawk)
+[ "${1:-}" = --bench ] && pkgs+=(openvswitch-switch gawk bc)
 [ "${1:-}" = --conformance ] && pkgs+=(openvswitch-switch python3-os-ken)
 
 missing=()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,9 +16,14 @@ func (c *cli) bridgeCmd() *cobra.Command {
 		Use:   "bridge",
 		Short: "Add, delete and show bridges",
 		Long: `A bridge is one switch. A new bridge is a VLAN-aware learning switch: its
-table 0 holds a priority-0 NORMAL flow.`,
+table 0 holds a priority-0 NORMAL flow.
+
+Each bridge is also an OpenFlow 1.3 switch: it connects to the controllers
+given with --controller, listens where --listen says, and always listens on
+its management socket, STATE_DIR/BR.mgmt, for ovs-ofctl ("dvs of show BR"
+prints the path and the connections).`,
 	}
-	cmd.AddCommand(c.bridgeAddCmd(), c.bridgeDelCmd(), c.bridgeListCmd(), c.bridgeShowCmd())
+	cmd.AddCommand(c.bridgeAddCmd(), c.bridgeDelCmd(), c.bridgeListCmd(), c.bridgeShowCmd(), c.bridgeSetCmd())
 	return cmd
 }
 
@@ -28,9 +34,17 @@ func (c *cli) bridgeAddCmd() *cobra.Command {
 		Use:   "add BR",
 		Short: "Add a bridge",
 		Long: `Add a bridge. Its name has 1 to 15 letters, digits, '_', '.' or '-'.
-It starts as a learning switch (a NORMAL flow in table 0) with no ports.`,
+It starts as a learning switch (a NORMAL flow in table 0) with no ports; in
+fail mode secure it starts with empty flow tables, for its controller to fill.
+
+OpenFlow: --controller makes the bridge connect to a controller (repeat it
+for several), --listen makes it accept connections (ovs-ofctl, a controller
+that connects in). The datapath id is derived from the name unless
+--datapath-id gives it. See "dvs bridge set" for the fail modes.`,
 		Example: `  dvs bridge add br0
-  dvs bridge add br1 --workers 2 --mac-aging 60s --mac-limit 4096`,
+  dvs bridge add br1 --workers 2 --mac-aging 60s --mac-limit 4096
+  dvs bridge add br2 --controller tcp:127.0.0.1:6653 --fail-mode secure
+  dvs bridge add br3 --datapath-id 0000000000000a03 --listen ptcp:6634`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec.Name = args[0]
@@ -38,6 +52,9 @@ It starts as a learning switch (a NORMAL flow in table 0) with no ports.`,
 				return usagef("--mac-aging must be a whole number of seconds, like 300s")
 			}
 			spec.MACAgingSeconds = int(aging / time.Second)
+			if err := checkFailMode(spec.OpenFlow.FailMode); err != nil {
+				return err
+			}
 			b, err := c.client().AddBridge(cmd.Context(), spec)
 			if err != nil {
 				return err
@@ -53,7 +70,140 @@ It starts as a learning switch (a NORMAL flow in table 0) with no ports.`,
 	f.IntVar(&spec.Workers, "workers", 0, "packet workers (0 = the agent's default)")
 	f.DurationVar(&aging, "mac-aging", 0, "how long a learned MAC lives without traffic (0 = 300s)")
 	f.IntVar(&spec.MACLimit, "mac-limit", 0, "most learned MACs (0 = 2048)")
+	f.StringVar(&spec.DatapathID, "datapath-id", "", "OpenFlow datapath id, up to 16 hex digits, like 0000000000000a01 (default: derived from the name)")
+	f.StringArrayVar(&spec.OpenFlow.Controllers, "controller", nil, "connect to this OpenFlow controller: tcp:HOST[:PORT] or ssl:HOST[:PORT] (repeatable)")
+	f.StringArrayVar(&spec.OpenFlow.Listen, "listen", nil, "accept OpenFlow connections: ptcp:[PORT][:IP], pssl:[PORT][:IP] or punix:PATH (repeatable)")
+	f.StringVar(&spec.OpenFlow.FailMode, "fail-mode", "", "what to do without a controller: standalone (the default) or secure")
+	cmd.RegisterFlagCompletionFunc("fail-mode", completeFailMode)
 	return cmd
+}
+
+// checkFailMode rejects an unknown fail mode before asking the agent.
+func checkFailMode(m string) error {
+	switch m {
+	case "", "standalone", "secure":
+		return nil
+	}
+	return usagef("--fail-mode must be standalone or secure, not %q", m)
+}
+
+var completeFailMode = cobra.FixedCompletions([]string{"standalone", "secure"}, cobra.ShellCompDirectiveNoFileComp)
+
+func (c *cli) bridgeSetCmd() *cobra.Command {
+	var (
+		controllers, listen    []string
+		noController, noListen bool
+		failMode               string
+		probe                  time.Duration
+		sslKey, sslCert, sslCA string
+	)
+	cmd := &cobra.Command{
+		Use:   "set BR",
+		Short: "Change a bridge's OpenFlow settings",
+		Long: `Change a bridge's OpenFlow settings; settings not given keep their value.
+--controller and --listen replace the whole list (repeat them for several);
+connections to targets that stay are kept.
+
+Fail modes, as in Open vSwitch:
+  standalone  when controllers are configured but none has answered for three
+              inactivity probes, the bridge switches on its own (NORMAL) until
+              one connects again ("fail-open" in "dvs of show")
+  secure      the bridge only does what its flow tables say, connected or not
+
+The bridge's management socket (STATE_DIR/BR.mgmt) is always there, whatever
+--listen says.`,
+		Example: `  dvs bridge set br0 --controller tcp:127.0.0.1:6653
+  dvs bridge set br0 --controller tcp:10.0.0.1 --controller tcp:10.0.0.2:6633
+  dvs bridge set br0 --no-controller
+  dvs bridge set br0 --fail-mode secure --inactivity-probe 10s
+  dvs bridge set br0 --listen ptcp:6634:127.0.0.1
+  dvs bridge set br0 --controller ssl:10.0.0.1:6653 \
+      --ssl-key /etc/dvs/key.pem --ssl-cert /etc/dvs/cert.pem --ssl-ca /etc/dvs/ca.pem`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: c.completeBridge,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var patch api.BridgePatch
+			f := cmd.Flags()
+			switch {
+			case noController:
+				patch.Controllers = &[]string{}
+			case f.Changed("controller"):
+				patch.Controllers = &controllers
+			}
+			switch {
+			case noListen:
+				patch.Listen = &[]string{}
+			case f.Changed("listen"):
+				patch.Listen = &listen
+			}
+			if f.Changed("fail-mode") {
+				if failMode == "" {
+					return usagef("--fail-mode must be standalone or secure")
+				}
+				if err := checkFailMode(failMode); err != nil {
+					return err
+				}
+				patch.FailMode = &failMode
+			}
+			if f.Changed("inactivity-probe") {
+				if probe < 0 {
+					return usagef("--inactivity-probe must not be negative")
+				}
+				patch.InactivityProbe = &probe
+			}
+			if f.Changed("ssl-key") {
+				patch.PrivateKey = &sslKey
+			}
+			if f.Changed("ssl-cert") {
+				patch.Certificate = &sslCert
+			}
+			if f.Changed("ssl-ca") {
+				patch.CACert = &sslCA
+			}
+			if patch.IsZero() {
+				return usagef("nothing to change: give --controller, --no-controller, --listen, --no-listen, --fail-mode, --inactivity-probe or --ssl-key/--ssl-cert/--ssl-ca")
+			}
+			b, err := c.client().SetBridge(cmd.Context(), args[0], patch)
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(b)
+			}
+			of := b.OpenFlow
+			fmt.Fprintf(c.stdout, "bridge %s: controllers %s, fail mode %s\n", b.Name,
+				listOrNone(of.Controllers), failModeOf(of.FailMode))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&controllers, "controller", nil, "connect to these controllers (replaces the list): tcp:HOST[:PORT] or ssl:HOST[:PORT], repeatable")
+	f.BoolVar(&noController, "no-controller", false, "remove every controller")
+	f.StringArrayVar(&listen, "listen", nil, "accept OpenFlow connections here (replaces the list): ptcp:[PORT][:IP], pssl:[PORT][:IP] or punix:PATH, repeatable")
+	f.BoolVar(&noListen, "no-listen", false, "remove every listener (the management socket stays)")
+	f.StringVar(&failMode, "fail-mode", "", "standalone or secure")
+	f.DurationVar(&probe, "inactivity-probe", 0, "echo a silent connection after this long, like 5s (0 = the default, 5s)")
+	f.StringVar(&sslKey, "ssl-key", "", "private key (PEM) for ssl and pssl targets")
+	f.StringVar(&sslCert, "ssl-cert", "", "certificate (PEM) for ssl and pssl targets")
+	f.StringVar(&sslCA, "ssl-ca", "", "CA certificate (PEM) that peers' certificates must chain to")
+	cmd.MarkFlagsMutuallyExclusive("controller", "no-controller")
+	cmd.MarkFlagsMutuallyExclusive("listen", "no-listen")
+	cmd.RegisterFlagCompletionFunc("fail-mode", completeFailMode)
+	return cmd
+}
+
+func listOrNone(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
+}
+
+func failModeOf(m string) string {
+	if m == "" {
+		return "standalone"
+	}
+	return m
 }
 
 func (c *cli) bridgeDelCmd() *cobra.Command {
@@ -94,13 +244,17 @@ func (c *cli) bridgeListCmd() *cobra.Command {
 			if c.json() {
 				return c.printJSON(bs)
 			}
-			t := newTable(c.stdout, "NAME", "PORTS", "FLOWS", "MACS", "WORKERS")
+			t := newTable(c.stdout, "NAME", "PORTS", "FLOWS", "MACS", "WORKERS", "DATAPATH_ID", "CONTROLLERS")
 			for _, b := range bs {
 				w := "default"
 				if b.Workers > 0 {
 					w = fmt.Sprint(b.Workers)
 				}
-				t.row(b.Name, b.Ports, b.Flows, b.MACs, w)
+				ctl := "-"
+				if len(b.OpenFlow.Controllers) > 0 {
+					ctl = strings.Join(b.OpenFlow.Controllers, ",")
+				}
+				t.row(b.Name, b.Ports, b.Flows, b.MACs, w, b.DatapathID, ctl)
 			}
 			t.flush()
 			return nil
@@ -133,8 +287,18 @@ func (c *cli) bridgeShowCmd() *cobra.Command {
 			if b.MACLimit > 0 {
 				limit = fmt.Sprint(b.MACLimit)
 			}
-			section(c.stdout, "Bridge "+b.Name, "ports", b.Ports, "flows", b.Flows, "learned MACs", b.MACs,
-				"workers", workers, "MAC aging", aging, "MAC limit", limit)
+			of := b.OpenFlow
+			kv := []any{"ports", b.Ports, "flows", b.Flows, "learned MACs", b.MACs,
+				"workers", workers, "MAC aging", aging, "MAC limit", limit,
+				"datapath id", b.DatapathID, "controllers", listOrNone(of.Controllers),
+				"fail mode", failModeOf(of.FailMode)}
+			if len(of.Listen) > 0 {
+				kv = append(kv, "listen", strings.Join(of.Listen, ", "))
+			}
+			if b.MgmtSocket != "" {
+				kv = append(kv, "management", "unix:"+b.MgmtSocket)
+			}
+			section(c.stdout, "Bridge "+b.Name, kv...)
 			if len(b.PortList) > 0 {
 				fmt.Fprintln(c.stdout)
 				c.portTable(b.PortList)

@@ -1,5 +1,5 @@
 // Command dvs is the dvs switch: `dvs agent` runs the daemon of one host,
-// and the other verbs (bridge, port, flow, mac, trace, stats) talk to it
+// and the other verbs (bridge, port, flow, of, mac, trace, stats) talk to it
 // over its local API.
 package main
 
@@ -129,6 +129,7 @@ agent), 2 the command line is wrong, 3 the agent cannot be reached.`,
 		c.bridgeCmd(),
 		c.portCmd(),
 		c.flowCmd(),
+		c.ofCmd(),
 		c.macCmd(),
 		c.traceCmd(),
 		c.statsCmd(),

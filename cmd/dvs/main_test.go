@@ -180,3 +180,81 @@ func TestAgentRefusesSecondInstance(t *testing.T) {
 	dvs(t, filepath.Join(dir, "b.sock"), "agent", "--state-dir", dir).
 		check(t, 1, "", fmt.Sprintf("dvs: another dvs agent is using state dir %s (pid %d)\n", dir, os.Getpid()))
 }
+
+func TestCLIOpenFlow(t *testing.T) {
+	sock := startAgent(t)
+	dir := filepath.Dir(sock)
+
+	dvs(t, sock, "bridge", "add", "br0", "--datapath-id", "0xa0", "--controller", "tcp:127.0.0.1:1",
+		"--controller", "tcp:127.0.0.1:2", "--fail-mode", "secure").check(t, 0, "added bridge br0", "")
+	r := dvs(t, sock, "bridge", "show", "br0")
+	r.check(t, 0, "", "")
+	for _, want := range []string{"datapath id: 00000000000000a0", "flows: 0", "controllers: tcp:127.0.0.1:1, tcp:127.0.0.1:2",
+		"fail mode: secure", "management: unix:" + filepath.Join(dir, "br0.mgmt")} {
+		if !strings.Contains(squeeze(r.stdout), want) {
+			t.Errorf("bridge show does not say %q:\n%s", want, r.stdout)
+		}
+	}
+	if r := dvs(t, sock, "bridge", "list"); !strings.Contains(squeeze(r.stdout), "00000000000000a0 tcp:127.0.0.1:1,tcp:127.0.0.1:2") {
+		t.Errorf("bridge list:\n%s", r.stdout)
+	}
+
+	dvs(t, sock, "bridge", "set", "br0", "--no-controller", "--fail-mode", "standalone", "--inactivity-probe", "10s").
+		check(t, 0, "bridge br0: controllers none, fail mode standalone\n", "")
+	dvs(t, sock, "bridge", "set", "br0", "--controller", "tcp:127.0.0.1:3", "--listen", "ptcp:0:127.0.0.1").
+		check(t, 0, "bridge br0: controllers tcp:127.0.0.1:3, fail mode standalone\n", "")
+	r = dvs(t, sock, "-o", "json", "bridge", "show", "br0")
+	var b api.BridgeDetail
+	if err := json.Unmarshal([]byte(r.stdout), &b); err != nil || b.OpenFlow.InactivityProbe.String() != "10s" ||
+		strings.Join(b.OpenFlow.Listen, ",") != "ptcp:0:127.0.0.1" {
+		t.Errorf("bridge show -o json: %v\n%s", err, r.stdout)
+	}
+
+	r = dvs(t, sock, "of", "show", "br0")
+	r.check(t, 0, "OpenFlow br0\n", "")
+	for _, want := range []string{"datapath id: 00000000000000a0", "fail mode: standalone\n",
+		"management: unix:" + filepath.Join(dir, "br0.mgmt"), "snoop: unix:" + filepath.Join(dir, "br0.snoop"),
+		"controllers: tcp:127.0.0.1:3", "listen: ptcp:0:127.0.0.1\n", "Connections", "packet-ins: 0 sent, 0 dropped"} {
+		if !strings.Contains(squeeze(r.stdout), want) {
+			t.Errorf("of show does not say %q:\n%s", want, r.stdout)
+		}
+	}
+	r = dvs(t, sock, "-o", "json", "of", "show", "br0")
+	var info api.OpenFlowInfo
+	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || info.DatapathID != "00000000000000a0" ||
+		info.MgmtSocket != filepath.Join(dir, "br0.mgmt") {
+		t.Errorf("of show -o json: %v\n%s", err, r.stdout)
+	}
+
+	dvs(t, sock, "bridge", "add", "br1", "--fail-mode", "open").check(t, 2, "", "--fail-mode must be standalone or secure")
+	dvs(t, sock, "bridge", "add", "br1", "--datapath-id", "xyz").check(t, 1, "", `datapath id "xyz": not a hex number`)
+	dvs(t, sock, "bridge", "add", "br1", "--controller", "udp:1.2.3.4").check(t, 1, "", `bad controller target "udp:1.2.3.4"`)
+	dvs(t, sock, "bridge", "set", "br0").check(t, 2, "", "nothing to change")
+	dvs(t, sock, "bridge", "set", "br0", "--controller", "tcp:127.0.0.1", "--no-controller").check(t, 2, "", "none of the others can be")
+	dvs(t, sock, "bridge", "set", "br0", "--fail-mode", "").check(t, 2, "", "--fail-mode must be standalone or secure")
+	dvs(t, sock, "bridge", "set", "br0", "--inactivity-probe", "5").check(t, 2, "", "invalid argument")
+	dvs(t, sock, "bridge", "set", "br9", "--fail-mode", "secure").check(t, 1, "", "bridge br9 does not exist")
+	dvs(t, sock, "of", "show", "br9").check(t, 1, "", "bridge br9 does not exist")
+	dvs(t, sock, "of").check(t, 0, "ovs-ofctl -O OpenFlow13 dump-flows", "")
+	dvs(t, sock, "of", "frobnicate").check(t, 2, "", "unknown command")
+	if bs := dvs(t, sock, "bridge", "list"); strings.Contains(bs.stdout, "br1") {
+		t.Errorf("a failed add made br1:\n%s", bs.stdout)
+	}
+}
+
+func TestTopMessages(t *testing.T) {
+	rx := map[string]uint64{"OFPT_FLOW_MOD": 10, "OFPT_ECHO_REQUEST": 3, "OFPT_HELLO": 1, "OFPT_BARRIER_REQUEST": 3}
+	tx := map[string]uint64{"OFPT_PACKET_IN": 7, "OFPT_ERROR": 0}
+	if got, want := topMessages(rx, tx), "rx FLOW_MOD:10 BARRIER_REQUEST:3 ECHO_REQUEST:3, tx PACKET_IN:7"; got != want {
+		t.Errorf("topMessages = %q, want %q", got, want)
+	}
+	if got := topMessages(nil, nil); got != "-" {
+		t.Errorf("topMessages(nil, nil) = %q", got)
+	}
+}
+
+// squeeze turns runs of spaces into one, so that tests do not depend on
+// column widths.
+func squeeze(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), " ")
+}

@@ -398,9 +398,17 @@ func setL4(p *packet.Packet, l *layout, a *Action) {
 			}
 		case flow.IPProtoSCTP:
 			if len(h) >= 12 {
-				// SCTP's checksum is a CRC32c of the whole packet.
+				// SCTP's checksum is a CRC32c of the whole packet. As
+				// Open vSwitch does, carry over whatever error the old
+				// checksum had, so a switch never makes a broken packet
+				// look good.
+				sum := binary.LittleEndian.Uint32(h[8:12])
 				binary.LittleEndian.PutUint32(h[8:12], 0)
-				binary.LittleEndian.PutUint32(h[8:12], crc32.Checksum(h, castagnoli))
+				binary.BigEndian.PutUint16(h[off:], old)
+				sum ^= crc32.Checksum(h, castagnoli)
+				binary.BigEndian.PutUint16(h[off:], nv)
+				sum ^= crc32.Checksum(h, castagnoli)
+				binary.LittleEndian.PutUint32(h[8:12], sum)
 			}
 		}
 	case flow.FieldICMPv4Type, flow.FieldICMPv6Type, flow.FieldICMPv4Code, flow.FieldICMPv6Code:

@@ -182,7 +182,7 @@ func (a *Agent) release() error {
 	}
 	a.mu.Lock()
 	for name, e := range a.bridges {
-		e.br.Close()
+		a.closeBridge(e)
 		delete(a.bridges, name)
 	}
 	a.mu.Unlock()

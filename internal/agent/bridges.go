@@ -15,6 +15,7 @@ import (
 	"github.com/dvs-project/dvs/internal/feature/vlan"
 	"github.com/dvs-project/dvs/internal/flow"
 	"github.com/dvs-project/dvs/internal/flowtext"
+	"github.com/dvs-project/dvs/internal/ofswitch"
 	"github.com/dvs-project/dvs/internal/pipeline"
 	"github.com/dvs-project/dvs/internal/store"
 )
@@ -23,6 +24,11 @@ import (
 type bridgeEntry struct {
 	spec api.BridgeSpec
 	br   *bridge.Bridge
+	sw   *ofswitch.Switch
+	// ofErr says why spec.OpenFlow is not what runs: it could not be
+	// applied at start, and the switch runs with the management sockets
+	// only until the next change.
+	ofErr string
 	// missing are saved ports that could not be opened at start (their
 	// interface was gone). They stay in the saved configuration, keep their
 	// port numbers, and come back on a later start or when added again.
@@ -99,18 +105,62 @@ func (a *Agent) entry(name string) (*bridgeEntry, error) {
 	return e, nil
 }
 
-func (a *Agent) newBridge(spec api.BridgeSpec, restoring bool) (*bridge.Bridge, error) {
+// newBridge makes the bridge spec describes, without its OpenFlow switch
+// (see startSwitch). A new bridge in fail mode secure starts with empty
+// tables, as in Open vSwitch; one in standalone mode with the NORMAL flow.
+// A restored bridge starts empty: its saved flows follow.
+func (a *Agent) newBridge(spec api.BridgeSpec, restoring bool) (*bridgeEntry, error) {
 	workers := spec.Workers
 	if workers == 0 {
 		workers = a.opts.Workers
 	}
-	return bridge.New(bridge.Config{
+	var dpid uint64
+	if spec.DatapathID != "" {
+		var err error
+		if dpid, err = api.ParseDatapathID(spec.DatapathID); err != nil {
+			return nil, err
+		}
+	}
+	br, err := bridge.New(bridge.Config{
 		Name:           spec.Name,
 		Workers:        workers,
-		NoDefaultFlows: restoring,
+		NoDefaultFlows: restoring || spec.OpenFlow.FailMode == ofswitch.FailSecure,
 		MAC:            l2.Config{Aging: time.Duration(spec.MACAgingSeconds) * time.Second, MaxEntries: spec.MACLimit},
 		Sweep:          a.opts.Sweep,
+		DatapathID:     dpid,
 	}, a.opts.Opener)
+	if err != nil {
+		return nil, err
+	}
+	return &bridgeEntry{spec: spec, br: br, missing: map[string]missingPort{}}, nil
+}
+
+// startSwitch makes e's bridge an OpenFlow switch. At restore, a saved
+// configuration that no longer applies (a listening port now taken, a
+// certificate gone) does not keep the bridge down: it runs with its
+// management sockets only, and e.ofErr says why.
+func (a *Agent) startSwitch(e *bridgeEntry, restoring bool) error {
+	var err error
+	e.sw, err = ofswitch.New(e.br, a.ofConfig(e.spec))
+	if err != nil && restoring {
+		a.log.Error("cannot apply the saved OpenFlow configuration; running with the management sockets only",
+			"bridge", e.spec.Name, "err", err)
+		e.ofErr = fmt.Sprintf("the saved configuration could not be applied at start: %v", err)
+		e.sw, err = ofswitch.New(e.br, a.ofConfig(api.BridgeSpec{Name: e.spec.Name,
+			OpenFlow: ofswitch.Config{FailMode: e.spec.OpenFlow.FailMode}}))
+	}
+	if err != nil {
+		return withStatus(http.StatusBadRequest, fmt.Errorf("bridge %s: openflow: %w", e.spec.Name, err))
+	}
+	return nil
+}
+
+// closeBridge stops e's switch and bridge.
+func (a *Agent) closeBridge(e *bridgeEntry) {
+	if e.sw != nil {
+		e.sw.Close()
+	}
+	e.br.Close()
 }
 
 // restore brings back the saved bridges. A bridge or port that cannot be
@@ -122,14 +172,15 @@ func (a *Agent) restore() error {
 	}
 	for _, sb := range saved {
 		spec := api.BridgeSpec{Name: sb.Config.Name, Workers: sb.Config.Workers,
-			MACAgingSeconds: sb.Config.MACAgingSeconds, MACLimit: sb.Config.MACLimit}
+			MACAgingSeconds: sb.Config.MACAgingSeconds, MACLimit: sb.Config.MACLimit,
+			DatapathID: sb.Config.DatapathID, OpenFlow: sb.Config.OpenFlow}
 		log := a.log.With("bridge", spec.Name)
-		br, err := a.newBridge(spec, true)
+		e, err := a.newBridge(spec, true)
 		if err != nil {
 			log.Error("cannot restore bridge; its configuration is kept", "err", err)
 			continue
 		}
-		e := &bridgeEntry{spec: spec, br: br, missing: map[string]missingPort{}}
+		br := e.br
 		for _, ps := range sb.Ports {
 			if _, err := br.AddPort(ps); err != nil {
 				log.Warn("cannot restore port; it is kept in the configuration as missing", "port", ps.Name, "err", err)
@@ -145,6 +196,13 @@ func (a *Agent) restore() error {
 					}
 				}
 			}
+		}
+		// The switch starts last, so that a controller connecting at once
+		// finds the ports and flows in place.
+		if err := a.startSwitch(e, true); err != nil {
+			log.Error("cannot restore bridge; its configuration is kept", "err", err)
+			a.closeBridge(e)
+			continue
 		}
 		a.bridges[spec.Name] = e
 		log.Info("bridge restored", "ports", len(sb.Ports)-len(e.missing), "missing_ports", len(e.missing),
@@ -185,7 +243,8 @@ func (a *Agent) save(e *bridgeEntry) error {
 	e.texts = texts
 	return a.st.SaveBridge(store.Bridge{
 		Config: store.BridgeConfig{Name: e.spec.Name, Workers: e.spec.Workers,
-			MACAgingSeconds: e.spec.MACAgingSeconds, MACLimit: e.spec.MACLimit},
+			MACAgingSeconds: e.spec.MACAgingSeconds, MACLimit: e.spec.MACLimit,
+			DatapathID: e.spec.DatapathID, OpenFlow: e.spec.OpenFlow},
 		Ports: ports,
 		Flows: flows,
 	})
@@ -196,11 +255,15 @@ func (a *Agent) bridgeSummary(e *bridgeEntry) api.Bridge {
 	for _, t := range e.br.Pipeline().TableStats() {
 		flows += t.Rules
 	}
-	return api.Bridge{BridgeSpec: e.spec, Ports: len(e.br.Ports()) + len(e.missing), Flows: flows,
-		MACs: e.br.Pipeline().MACs().Len()}
+	spec := e.spec
+	spec.DatapathID = api.FormatDatapathID(e.br.DatapathID())
+	mgmt, _ := a.ofSockets(e.spec.Name)
+	return api.Bridge{BridgeSpec: spec, Ports: len(e.br.Ports()) + len(e.missing), Flows: flows,
+		MACs: e.br.Pipeline().MACs().Len(), MgmtSocket: mgmt, SnoopSocket: a.ofConfig(e.spec).Snoop}
 }
 
-// AddBridge creates a bridge with the default NORMAL flow.
+// AddBridge creates a bridge: with the default NORMAL flow, or with empty
+// tables in fail mode secure.
 func (a *Agent) AddBridge(spec api.BridgeSpec) (api.Bridge, error) {
 	if err := checkBridgeName(spec.Name); err != nil {
 		return api.Bridge{}, err
@@ -214,18 +277,24 @@ func (a *Agent) AddBridge(spec api.BridgeSpec) (api.Bridge, error) {
 	if spec.MACLimit < 0 {
 		return api.Bridge{}, badRequest("MAC limit: %d is negative", spec.MACLimit)
 	}
+	if err := a.checkOpenFlow(&spec); err != nil {
+		return api.Bridge{}, err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if _, ok := a.bridges[spec.Name]; ok {
 		return api.Bridge{}, &statusError{status: http.StatusConflict, err: fmt.Errorf("bridge %s already exists", spec.Name)}
 	}
-	br, err := a.newBridge(spec, false)
+	e, err := a.newBridge(spec, false)
 	if err != nil {
 		return api.Bridge{}, withStatus(http.StatusInternalServerError, fmt.Errorf("creating bridge %s: %w", spec.Name, err))
 	}
-	e := &bridgeEntry{spec: spec, br: br, missing: map[string]missingPort{}}
+	if err := a.startSwitch(e, false); err != nil {
+		a.closeBridge(e)
+		return api.Bridge{}, err
+	}
 	if err := a.save(e); err != nil {
-		br.Close()
+		a.closeBridge(e)
 		a.log.Error("cannot save state", "bridge", spec.Name, "err", err)
 		return api.Bridge{}, withStatus(http.StatusInternalServerError, err)
 	}
@@ -246,7 +315,7 @@ func (a *Agent) DelBridge(name string) error {
 		return withStatus(http.StatusInternalServerError, err)
 	}
 	delete(a.bridges, name)
-	e.br.Close()
+	a.closeBridge(e)
 	a.log.Info("bridge deleted", "bridge", name)
 	return nil
 }

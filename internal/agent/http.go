@@ -36,9 +36,17 @@ func (a *Agent) handler() http.Handler {
 		return a.AddBridge(spec)
 	})
 	route("GET /v1/bridges/{br}", func(r *http.Request) (any, error) { return a.Bridge(r.PathValue("br")) })
+	route("PATCH /v1/bridges/{br}", func(r *http.Request) (any, error) {
+		var patch api.BridgePatch
+		if err := decode(r, &patch); err != nil {
+			return nil, err
+		}
+		return a.SetBridge(r.PathValue("br"), patch)
+	})
 	route("DELETE /v1/bridges/{br}", func(r *http.Request) (any, error) {
 		return struct{}{}, a.DelBridge(r.PathValue("br"))
 	})
+	route("GET /v1/bridges/{br}/openflow", func(r *http.Request) (any, error) { return a.OpenFlow(r.PathValue("br")) })
 
 	route("GET /v1/bridges/{br}/ports", func(r *http.Request) (any, error) { return a.Ports(r.PathValue("br")) })
 	route("POST /v1/bridges/{br}/ports", func(r *http.Request) (any, error) {

@@ -126,6 +126,18 @@ func (c *Client) AddBridge(ctx context.Context, spec BridgeSpec) (Bridge, error)
 	return out, c.do(ctx, http.MethodPost, "/v1/bridges", spec, &out)
 }
 
+// SetBridge changes a bridge's OpenFlow settings.
+func (c *Client) SetBridge(ctx context.Context, name string, patch BridgePatch) (Bridge, error) {
+	var out Bridge
+	return out, c.do(ctx, http.MethodPatch, brPath(name), patch, &out)
+}
+
+// OpenFlow returns a bridge's OpenFlow state.
+func (c *Client) OpenFlow(ctx context.Context, name string) (OpenFlowInfo, error) {
+	var out OpenFlowInfo
+	return out, c.do(ctx, http.MethodGet, brPath(name, "openflow"), nil, &out)
+}
+
 // DelBridge deletes a bridge and its ports.
 func (c *Client) DelBridge(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, brPath(name), nil, nil)

@@ -8,7 +8,9 @@
 //	GET    /bridges                          list bridges
 //	POST   /bridges                          add a bridge (BridgeSpec)
 //	GET    /bridges/{br}                     one bridge with its ports
+//	PATCH  /bridges/{br}                     change a bridge's OpenFlow settings (BridgePatch)
 //	DELETE /bridges/{br}                     delete a bridge
+//	GET    /bridges/{br}/openflow            OpenFlow state: connections, counters (OpenFlowInfo)
 //	GET    /bridges/{br}/ports               list ports
 //	POST   /bridges/{br}/ports               add a port (PortSpec)
 //	GET    /bridges/{br}/ports/{port}        one port
@@ -29,9 +31,13 @@ package api
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/dvs-project/dvs/internal/bridge"
+	"github.com/dvs-project/dvs/internal/ofswitch"
 )
 
 // DefaultSocket is where the agent listens unless told otherwise.
@@ -86,7 +92,44 @@ type BridgeSpec struct {
 	MACAgingSeconds int `json:"mac_aging_seconds,omitempty"`
 	// MACLimit bounds the learned MACs; 0 = 2048.
 	MACLimit int `json:"mac_limit,omitempty"`
+	// DatapathID is the OpenFlow datapath id, up to 16 hex digits with an
+	// optional 0x; "" = derived from the name. In answers it is always the
+	// id in use, as 16 hex digits.
+	DatapathID string `json:"datapath_id,omitempty"`
+	// OpenFlow is what the user configured; the agent adds the bridge's
+	// management and snoop sockets (see Bridge.MgmtSocket).
+	OpenFlow OpenFlowConfig `json:"openflow,omitzero"`
 }
+
+// OpenFlowConfig is a bridge's OpenFlow configuration: controllers to
+// connect to (tcp:HOST[:PORT], ssl:HOST[:PORT]), targets to listen on
+// (ptcp:[PORT][:IP], pssl:[PORT][:IP], punix:PATH), the fail mode
+// (standalone or secure), the inactivity probe and the SSL files.
+type OpenFlowConfig = ofswitch.Config
+
+// ParseDatapathID reads a datapath id: 1 to 16 hex digits, with an optional
+// 0x prefix, not zero.
+func ParseDatapathID(s string) (uint64, error) {
+	h := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	if h == "" {
+		return 0, fmt.Errorf("datapath id %q: give 1 to 16 hex digits, like 0000aabbccddeeff", s)
+	}
+	if len(h) > 16 {
+		return 0, fmt.Errorf("datapath id %q: more than 16 hex digits (it is 64 bits)", s)
+	}
+	v, err := strconv.ParseUint(h, 16, 64)
+	if err != nil {
+		return 0, fmt.Errorf("datapath id %q: not a hex number", s)
+	}
+	if v == 0 {
+		return 0, fmt.Errorf("datapath id %q: zero is not a valid datapath id", s)
+	}
+	return v, nil
+}
+
+// FormatDatapathID writes a datapath id as 16 hex digits, as Open vSwitch
+// shows it.
+func FormatDatapathID(id uint64) string { return fmt.Sprintf("%016x", id) }
 
 // Bridge summarizes a bridge.
 type Bridge struct {
@@ -94,6 +137,41 @@ type Bridge struct {
 	Ports int `json:"ports"`
 	Flows int `json:"flows"`
 	MACs  int `json:"macs"`
+	// MgmtSocket is the bridge's OpenFlow management socket, the one
+	// `ovs-ofctl ... unix:PATH` talks to; "" if the agent could not make
+	// one (the state dir's path is too long for a unix socket).
+	MgmtSocket string `json:"mgmt_socket,omitempty"`
+	// SnoopSocket is where `ovs-ofctl snoop unix:PATH` watches the
+	// controllers' traffic.
+	SnoopSocket string `json:"snoop_socket,omitempty"`
+}
+
+// BridgePatch changes a bridge's OpenFlow settings; nil fields keep their
+// value. A list replaces the whole list: [] (or ["none"]) removes every
+// controller or listener.
+type BridgePatch struct {
+	Controllers     *[]string      `json:"controllers,omitempty"`
+	Listen          *[]string      `json:"listen,omitempty"`
+	FailMode        *string        `json:"fail_mode,omitempty"`
+	InactivityProbe *time.Duration `json:"inactivity_probe,omitempty"`
+	PrivateKey      *string        `json:"private_key,omitempty"`
+	Certificate     *string        `json:"certificate,omitempty"`
+	CACert          *string        `json:"ca_cert,omitempty"`
+}
+
+// IsZero reports whether p changes nothing.
+func (p BridgePatch) IsZero() bool { return p == BridgePatch{} }
+
+// OpenFlowInfo is a bridge's OpenFlow state: the switch's own report plus
+// the sockets the agent gave it.
+type OpenFlowInfo struct {
+	ofswitch.Info
+	MgmtSocket  string `json:"mgmt_socket,omitempty"`
+	SnoopSocket string `json:"snoop_socket,omitempty"`
+	// Error says why the saved configuration is not running: the agent
+	// could not apply it when it started, and runs the bridge with only its
+	// management sockets until it is changed.
+	Error string `json:"error,omitempty"`
 }
 
 // BridgeDetail is one bridge with its ports.

@@ -36,7 +36,7 @@ type Config struct {
 	Snoop       string   `json:"snoop,omitempty"`       // punix path for ovs-ofctl snoop
 	FailMode    string   `json:"fail_mode,omitempty"`   // standalone (default) or secure
 	// InactivityProbe is the echo interval on idle connections; 0 = 5s.
-	InactivityProbe time.Duration `json:"inactivity_probe,omitempty"`
+	InactivityProbe time.Duration `json:"inactivity_probe,omitempty"` // nanoseconds in JSON
 	PrivateKey      string        `json:"private_key,omitempty"`
 	Certificate     string        `json:"certificate,omitempty"`
 	CACert          string        `json:"ca_cert,omitempty"`

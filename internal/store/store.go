@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/dvs-project/dvs/internal/bridge"
+	"github.com/dvs-project/dvs/internal/ofswitch"
 )
 
 // Version is the layout version this package writes. A file with a newer
@@ -49,6 +50,12 @@ type BridgeConfig struct {
 	Workers         int    `json:"workers,omitempty"`           // 0 = one per CPU
 	MACAgingSeconds int    `json:"mac_aging_seconds,omitempty"` // 0 = the default
 	MACLimit        int    `json:"mac_limit,omitempty"`         // 0 = the default
+	// DatapathID is the configured OpenFlow datapath id as 16 hex digits;
+	// "" = derived from the name.
+	DatapathID string `json:"datapath_id,omitempty"`
+	// OpenFlow is the user's OpenFlow configuration (the agent adds the
+	// management sockets itself).
+	OpenFlow ofswitch.Config `json:"openflow,omitzero"`
 }
 
 // Bridge is everything saved about one bridge.

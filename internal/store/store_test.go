@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/dvs-project/dvs/internal/bridge"
+	"github.com/dvs-project/dvs/internal/ofswitch"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -16,7 +18,9 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	br0 := Bridge{
-		Config: BridgeConfig{Name: "br0", Workers: 2, MACAgingSeconds: 60, MACLimit: 100},
+		Config: BridgeConfig{Name: "br0", Workers: 2, MACAgingSeconds: 60, MACLimit: 100,
+			DatapathID: "00000000000000aa", OpenFlow: ofswitch.Config{Controllers: []string{"tcp:127.0.0.1:6653"},
+				Listen: []string{"ptcp:6634:127.0.0.1"}, FailMode: "secure", InactivityProbe: 3 * time.Second}},
 		Ports: []bridge.PortSpec{
 			{Name: "veth1", Type: "afpacket", OFPort: 1, VLAN: 10},
 			{Name: "veth2", Type: "tap", OFPort: 2, Trunks: "10,20-30", Native: 10},

@@ -424,17 +424,18 @@ func (ch *Channel) Listeners() []ListenerInfo {
 // ConnInfo describes one connection, or a controller target that is not
 // connected, for `dvs of show`.
 type ConnInfo struct {
-	Target       string // "tcp:127.0.0.1:6653", "ptcp:6653:127.0.0.1 from 127.0.0.1:40000"
-	Kind         string // KindController, KindService or KindSnoop
-	State        string // StateConnected, StateConnecting or StateBackoff
-	Role         string // "equal", "master" or "slave"; empty for snoops and unconnected targets
-	Version      uint8  // negotiated OpenFlow version, 0 before hello
-	Since        time.Time
-	RemoteAddr   string
-	Rx, Tx       map[string]uint64 // messages by type name, e.g. "OFPT_FLOW_MOD"
-	ErrorsSent   uint64
-	AsyncDropped uint64
-	LastError    string
+	Target       string            `json:"target"`            // "tcp:127.0.0.1:6653", "ptcp:6653:127.0.0.1 from 127.0.0.1:40000"
+	Kind         string            `json:"kind"`              // KindController, KindService or KindSnoop
+	State        string            `json:"state"`             // StateConnected, StateConnecting or StateBackoff
+	Role         string            `json:"role,omitempty"`    // "equal", "master" or "slave"; empty for snoops and unconnected targets
+	Version      uint8             `json:"version,omitempty"` // negotiated OpenFlow version, 0 before hello
+	Since        time.Time         `json:"since"`
+	RemoteAddr   string            `json:"remote_addr,omitempty"`
+	Rx           map[string]uint64 `json:"rx,omitempty"` // messages by type name, e.g. "OFPT_FLOW_MOD"
+	Tx           map[string]uint64 `json:"tx,omitempty"`
+	ErrorsSent   uint64            `json:"errors_sent"`
+	AsyncDropped uint64            `json:"async_dropped"`
+	LastError    string            `json:"last_error,omitempty"`
 }
 
 // Connections reports every connection and controller target, sorted by
