@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite: static checks, unit tests, namespace
 # tests through the real binary (as root), the race detector on the
-# concurrent packages, and, in CI or with FUZZ=1, one minute of fuzzing per
+# concurrent packages, and, in CI or with FUZZ=1, 45 seconds of fuzzing per
 # fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,13 +27,18 @@ go test -count=1 -timeout 20m ./...
 
 echo "== go test -race (the concurrent parts)"
 go test -race -count=1 -timeout 10m ./internal/cache ./internal/pipeline ./internal/datapath \
-    ./internal/classifier ./internal/agent ./internal/bridge
+    ./internal/classifier ./internal/agent ./internal/bridge ./internal/ofswitch ./internal/openflow/channel \
+    ./internal/feature/meter
 
 if [ "${CI:-}" = true ] || [ "${FUZZ:-}" = 1 ]; then
-    fuzztime=${FUZZTIME:-60s}
+    fuzztime=${FUZZTIME:-45s}
     for target in "FuzzParse ./internal/packet" "FuzzParseRule ./internal/flowtext" "FuzzParsePacket ./internal/flowtext" \
         "FuzzDecodeMatch ./internal/openflow" "FuzzDecodeInstructions ./internal/openflow" \
-        "FuzzDecodeMessage ./internal/openflow"; do
+        "FuzzDecodeMessage ./internal/openflow" "FuzzDecodeGroupMod ./internal/openflow" \
+        "FuzzDecodeMeterMod ./internal/openflow" "FuzzDecodeStats ./internal/openflow" \
+        "FuzzDecodeConfig ./internal/openflow" "FuzzDecodeTableFeatures ./internal/openflow" \
+        "FuzzDecodeBundle ./internal/openflow" "FuzzDecodeRoleAndAsync ./internal/openflow" \
+        "FuzzSegment ./internal/datapath/gso"; do
         set -- $target
         echo "== fuzz $1 ($fuzztime)"
         go test -run '^$' -fuzz "^$1\$" -fuzztime "$fuzztime" "$2"

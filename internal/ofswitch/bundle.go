@@ -112,8 +112,9 @@ func (s *Switch) checkBundled(msg []byte) error {
 	return openflow.BundleErr(openflow.BundleFailedMsgUnsup, "message type %d cannot be bundled", msg[1])
 }
 
-// connClosed drops the bundles a closed connection left open.
-func (s *Switch) connClosed(c *channel.Conn) {
+// Closed implements channel.Closer: it discards the bundles a closed
+// connection left open.
+func (s *Switch) Closed(c *channel.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k := range s.bundles {

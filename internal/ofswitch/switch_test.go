@@ -2,6 +2,8 @@ package ofswitch
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"net"
 	"path/filepath"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/dvs-project/dvs/internal/flow"
 	"github.com/dvs-project/dvs/internal/flowtext"
 	"github.com/dvs-project/dvs/internal/openflow"
+	"github.com/dvs-project/dvs/internal/openflow/channel"
 	"github.com/dvs-project/dvs/internal/packet/testframe"
 )
 
@@ -397,5 +400,98 @@ func TestFailMode(t *testing.T) {
 				t.Fatalf("secure: %d frames reached p2", got)
 			}
 		})
+	}
+}
+
+var _ channel.Closer = (*Switch)(nil)
+
+func TestHostileConnectionLeavesOthersAlone(t *testing.T) {
+	r := newRig(t, Config{}, bridge.Config{})
+	// A second connection sends a header whose length lies (shorter than
+	// a header), then garbage: the switch closes it.
+	bad, err := net.Dial("unix", r.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	bad.Write(openflow.OurHello().Encode(1))
+	bad.Write([]byte{4, 14, 0, 3, 0, 0, 0, 9, 0xde, 0xad})
+	bad.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := bad.Read(buf); err != nil {
+			break // closed (or timed out, which the next checks catch)
+		}
+	}
+	// A third one floods echo requests and an unknown type; it is answered.
+	flood := dial(t, r.sock)
+	for i := 0; i < 2000; i++ {
+		flood.send(openflow.Echo{Data: []byte("x")}.Encode(uint32(i)))
+	}
+	flood.send([]byte{4, 99, 0, 8, 0, 0, 0, 1})
+	if m := flood.recvType(openflow.TypeError); m == nil {
+		t.Fatal("no error for an unknown message type")
+	}
+	// The first connection and forwarding are unaffected.
+	r.c.send(r.c.flowMod("priority=10,in_port=1,actions=output:3", openflow.FlowAdd))
+	if errs := errorsIn(t, r.c.barrier()); len(errs) > 0 {
+		t.Fatalf("errors: %+v", errs)
+	}
+	r.ports["p1"].Inject(frameAB())
+	waitSent(t, r.ports["p3"], 1)
+}
+
+func TestBundleCommitAndDiscard(t *testing.T) {
+	r := newRig(t, Config{FailMode: FailSecure}, bridge.Config{NoDefaultFlows: true})
+	open := openflow.BundleControl{BundleID: 7, Type: openflow.BundleOpenRequest, Flags: openflow.BundleAtomic}
+	r.c.request(open.Encode(0))
+	for i := 0; i < 3; i++ {
+		fm := r.c.flowMod(fmt.Sprintf("priority=%d,actions=drop", i+1), openflow.FlowAdd)
+		xid := r.c.request(fm)
+		inner := append([]byte(nil), fm...)
+		binary.BigEndian.PutUint32(inner[4:], xid)
+		add := openflow.BundleAdd{BundleID: 7, Flags: openflow.BundleAtomic, Message: inner}
+		r.c.send(add.Encode(xid))
+	}
+	// The three plain flow_mods above were applied at once; delete them so
+	// only the bundle's count.
+	r.c.send(r.c.flowMod("actions=drop", openflow.FlowDelete, func(fm *openflow.FlowMod) {
+		fm.TableID, fm.OutPort, fm.OutGroup, fm.Match = flow.TableAll, flow.PortAny, flow.GroupAny, flow.Match{}
+	}))
+	r.c.barrier()
+	if n := len(r.dumpFlows()); n != 0 {
+		t.Fatalf("%d flows before the commit", n)
+	}
+	commit := openflow.BundleControl{BundleID: 7, Type: openflow.BundleCommitRequest, Flags: openflow.BundleAtomic}
+	r.c.request(commit.Encode(0))
+	msgs := r.c.barrier()
+	if errs := errorsIn(t, msgs); len(errs) > 0 {
+		t.Fatalf("commit errors: %+v", errs)
+	}
+	if n := len(r.dumpFlows()); n != 3 {
+		t.Fatalf("%d flows after the commit, want 3", n)
+	}
+	// Commit of a bundle that does not exist is an ONF bundle error.
+	r.c.request(commit.Encode(0))
+	var sawErr bool
+	for _, m := range r.c.barrier() {
+		if m[1] == openflow.TypeError {
+			sawErr = true
+		}
+	}
+	if !sawErr {
+		t.Fatal("no error for committing a missing bundle")
+	}
+	// A connection that closes with an open bundle leaves nothing behind.
+	c2 := dial(t, r.sock)
+	c2.request(open.Encode(0))
+	c2.barrier()
+	c2.c.Close()
+	deadline := time.Now().Add(3 * time.Second)
+	for r.sw.Info().Bundles != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bundles left after the connection closed", r.sw.Info().Bundles)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

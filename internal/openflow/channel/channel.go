@@ -44,6 +44,13 @@ type Handler interface {
 	Handle(c *Conn, msg []byte) (replies [][]byte, err error)
 }
 
+// Closer is implemented by handlers that keep per-connection state (open
+// bundles): Closed is called once a connection is gone, after its last
+// Handle returned.
+type Closer interface {
+	Closed(c *Conn)
+}
+
 // Config says which connections a Channel keeps.
 type Config struct {
 	// Controllers are active targets: "tcp:HOST[:PORT]" or
@@ -666,6 +673,9 @@ func (ch *Channel) connDone(c *Conn) {
 	ch.mu.Unlock()
 	if changed {
 		ch.wake()
+	}
+	if cl, ok := ch.h.(Closer); ok {
+		cl.Closed(c)
 	}
 }
 
