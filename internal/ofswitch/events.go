@@ -84,4 +84,3 @@ func (s *Switch) portExists(no uint32) bool {
 	_, ok := s.b.Pipeline().Port(no)
 	return ok
 }
-
