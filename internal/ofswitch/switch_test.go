@@ -495,3 +495,35 @@ func TestBundleCommitAndDiscard(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestFlowRemovedOnTimeoutAndPortStatusOnLinkAndDelete(t *testing.T) {
+	r := newRig(t, Config{}, bridge.Config{})
+	r.c.send(r.c.flowMod("priority=3,hard_timeout=1,actions=drop", openflow.FlowAdd,
+		func(fm *openflow.FlowMod) { fm.Flags = uint16(flow.FlagSendFlowRem); fm.Cookie = 0x99 }))
+	m := r.c.recvType(openflow.TypeFlowRemoved)
+	if m == nil {
+		t.Fatal("no flow-removed for the hard timeout")
+	}
+	fr, err := openflow.DecodeFlowRemoved(m)
+	if err != nil || fr.Reason != openflow.FlowRemovedHardTimeout || fr.Cookie != 0x99 || fr.DurationSec < 1 {
+		t.Fatalf("flow removed %+v %v", fr, err)
+	}
+
+	r.ports["p2"].SetUp(false)
+	m = r.c.recvType(openflow.TypePortStatus)
+	if m == nil {
+		t.Fatal("no port status for link down")
+	}
+	ps, _ := openflow.DecodePortStatus(m)
+	if ps.Reason != openflow.PortModify || ps.Port.PortNo != 2 || ps.Port.State&openflow.PortStateLinkDown == 0 {
+		t.Fatalf("port status %+v", ps)
+	}
+	if err := r.b.DelPort("p3"); err != nil {
+		t.Fatal(err)
+	}
+	m = r.c.recvType(openflow.TypePortStatus)
+	ps, _ = openflow.DecodePortStatus(m)
+	if m == nil || ps.Reason != openflow.PortDelete || ps.Port.PortNo != 3 {
+		t.Fatalf("port status after delete %+v", ps)
+	}
+}

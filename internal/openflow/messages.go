@@ -284,6 +284,9 @@ const (
 	ConfigFragDrop   uint16 = 1
 	ConfigFragReasm  uint16 = 2
 	ConfigFragMask   uint16 = 3
+	// ConfigInvalidTTLToController (OFPC_INVALID_TTL_TO_CONTROLLER) asks
+	// for packet-ins of packets whose TTL expired.
+	ConfigInvalidTTLToController uint16 = 4
 )
 
 // ControllerMaxLenNoBuffer (OFPCML_NO_BUFFER) asks for whole packets.

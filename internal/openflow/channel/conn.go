@@ -465,6 +465,9 @@ func (c *Conn) filterLocked(msg []byte) ([]byte, bool) {
 	default:
 		return msg, true
 	}
+	if msg[1] == openflow.TypePacketIn && reason == openflow.PacketInInvalidTTL && c.flags&openflow.ConfigInvalidTTLToController != 0 {
+		return msg, true // asked for with set-config, the OpenFlow 1.3 way
+	}
 	return msg, reason < 32 && mask&(1<<reason) != 0
 }
 
