@@ -135,6 +135,7 @@ agent), 2 the command line is wrong, 3 the agent cannot be reached.`,
 		c.statsCmd(),
 		c.versionCmd(),
 	)
+	root.AddCommand(c.managerCmds()...)
 	for _, sub := range root.Commands() {
 		if sub.RunE == nil && sub.HasSubCommands() {
 			groupCmd(sub)
