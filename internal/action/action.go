@@ -31,6 +31,14 @@ const (
 	Drop
 	// Meter runs meter ID; a packet over its rate is dropped.
 	Meter
+	// PushMPLS pushes label stack entry LSE after the VLAN tags and makes
+	// the ethertype EthType (0x8847 or 0x8848).
+	PushMPLS
+	// PopMPLS removes the outermost label stack entry and makes the
+	// ethertype EthType.
+	PopMPLS
+	// SetMPLS writes LSE under LSEMask into the outermost label stack entry.
+	SetMPLS
 )
 
 // Action is one step of a datapath action list.
@@ -41,6 +49,9 @@ type Action struct {
 	Table    uint8          // Controller: the table of the rule that sent it
 	TPID     uint16         // PushVLAN
 	TCI      uint16         // PushVLAN, SetVLAN
+	EthType  uint16         // PushMPLS, PopMPLS
+	LSE      uint32         // PushMPLS, SetMPLS
+	LSEMask  uint32         // SetMPLS
 	MaxLen   uint16         // Controller
 	Field    flow.FieldID
 	Port     uint32 // Output; Meter id
@@ -157,8 +168,22 @@ func (a *Action) String() string {
 		return "drop(" + a.Reason.String() + ")"
 	case Meter:
 		return fmt.Sprintf("meter(%d)", a.Port)
+	case PushMPLS:
+		return fmt.Sprintf("push_mpls(eth_type=0x%04x,%s)", a.EthType, formatLSE(a.LSE))
+	case PopMPLS:
+		return fmt.Sprintf("pop_mpls(eth_type=0x%04x)", a.EthType)
+	case SetMPLS:
+		if a.LSEMask == ^uint32(0) {
+			return "set_mpls(" + formatLSE(a.LSE) + ")"
+		}
+		return fmt.Sprintf("set_mpls(lse=0x%08x/0x%08x)", a.LSE, a.LSEMask)
 	}
 	return fmt.Sprintf("unknown(%d)", a.Kind)
+}
+
+func formatLSE(lse uint32) string {
+	return fmt.Sprintf("label=%d,tc=%d,ttl=%d,bos=%d", lse>>flow.MPLSLabelShift, lse&flow.MPLSTCMask>>flow.MPLSTCShift,
+		lse&flow.MPLSTTLMask, lse&flow.MPLSBoS>>8)
 }
 
 func hexValue(v flow.Value, f *flow.Field) string {

@@ -52,6 +52,25 @@ func Execute(p *packet.Packet, acts []Action, out Outputter) DropReason {
 			if d := p.Data(); len(d) >= 18 && isTPID(binary.BigEndian.Uint16(d[12:14])) {
 				binary.BigEndian.PutUint16(d[14:16], a.TCI&^flow.TCIPresent)
 			}
+		case PushMPLS:
+			if off, ok := l2End(p.Data()); ok {
+				if gap, ok := p.Insert(off, packet.MPLSLen); ok {
+					binary.BigEndian.PutUint32(gap, a.LSE)
+					binary.BigEndian.PutUint16(p.Data()[off-2:off], a.EthType)
+				}
+			}
+			lay.valid = false
+		case PopMPLS:
+			if off, ok := l2End(p.Data()); ok && isMPLS(p.Data(), off) && p.Len() >= off+packet.MPLSLen {
+				binary.BigEndian.PutUint16(p.Data()[off-2:off], a.EthType)
+				p.Remove(off, packet.MPLSLen)
+			}
+			lay.valid = false
+		case SetMPLS:
+			if off, ok := l2End(p.Data()); ok && isMPLS(p.Data(), off) && p.Len() >= off+packet.MPLSLen {
+				h := p.Data()[off : off+packet.MPLSLen]
+				binary.BigEndian.PutUint32(h, binary.BigEndian.Uint32(h)&^a.LSEMask|a.LSE&a.LSEMask)
+			}
 		case Set:
 			if !lay.valid {
 				lay.compute(p.Data())
@@ -111,6 +130,25 @@ func remarkDSCP(p *packet.Packet, l *layout, n uint8) {
 	ip := packet.IPv4(h)
 	ip.SetTOS(nt)
 	ip.SetChecksum(packet.UpdateChecksum16(ip.Checksum(), old, binary.BigEndian.Uint16(h[0:2])))
+}
+
+// l2End returns the offset just past the ethertype that follows the
+// Ethernet header and its VLAN tags: where an MPLS label stack starts.
+func l2End(d []byte) (int, bool) {
+	off := 12
+	for len(d) >= off+2 && isTPID(binary.BigEndian.Uint16(d[off:off+2])) {
+		off += packet.VLANTagLen
+	}
+	if len(d) < off+2 {
+		return 0, false
+	}
+	return off + 2, true
+}
+
+// isMPLS reports whether the ethertype before off is an MPLS one.
+func isMPLS(d []byte, off int) bool {
+	t := binary.BigEndian.Uint16(d[off-2 : off])
+	return t == flow.EthTypeMPLS || t == flow.EthTypeMPLSM
 }
 
 func isTPID(t uint16) bool { return t == flow.EthTypeVLAN || t == flow.EthTypeQinQ }

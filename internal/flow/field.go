@@ -103,6 +103,10 @@ const (
 	FieldNDTarget
 	FieldNDSLL
 	FieldNDTLL
+	FieldMPLSLabel
+	FieldMPLSTC
+	FieldMPLSBoS
+	FieldMPLSTTL
 	NumFields
 )
 
@@ -146,6 +150,7 @@ var (
 	ipv4Only = []uint16{EthTypeIPv4}
 	ipv6Only = []uint16{EthTypeIPv6}
 	arpOnly  = []uint16{EthTypeARP, EthTypeRARP}
+	mplsAny  = []uint16{EthTypeMPLS, EthTypeMPLSM}
 	tcpUDPSC = []uint8{IPProtoTCP, IPProtoUDP, IPProtoSCTP}
 )
 
@@ -210,6 +215,12 @@ var fields = [NumFields]Field{
 	FieldNDTarget:   {Name: "nd_target", Aliases: []string{"ipv6_nd_target"}, OXMClass: OXMClassOFB, OXMField: 31, Bits: 128, Maskable: true, Writable: true, Prereq: Prereq{EthTypes: ipv6Only, Protos: []uint8{IPProtoICMPv6}, ICMPv6Type: []uint8{ICMPv6NeighborSolicit, ICMPv6NeighborAdvert}}, Format: FormatIPv6, off: unsafe.Offsetof(k.NDTarget), size: 16},
 	FieldNDSLL:      {Name: "nd_sll", Aliases: []string{"ipv6_nd_sll"}, OXMClass: OXMClassOFB, OXMField: 32, Bits: 48, Maskable: true, Writable: true, Prereq: Prereq{EthTypes: ipv6Only, Protos: []uint8{IPProtoICMPv6}, ICMPv6Type: []uint8{ICMPv6NeighborSolicit}}, Format: FormatMAC, off: unsafe.Offsetof(k.ArpSHA), size: 6},
 	FieldNDTLL:      {Name: "nd_tll", Aliases: []string{"ipv6_nd_tll"}, OXMClass: OXMClassOFB, OXMField: 33, Bits: 48, Maskable: true, Writable: true, Prereq: Prereq{EthTypes: ipv6Only, Protos: []uint8{IPProtoICMPv6}, ICMPv6Type: []uint8{ICMPv6NeighborAdvert}}, Format: FormatMAC, off: unsafe.Offsetof(k.ArpTHA), size: 6},
+	// The top MPLS label stack entry's fields. OpenFlow 1.3 makes none of
+	// them maskable; mpls_ttl is Open vSwitch's NXM field.
+	FieldMPLSLabel: {Name: "mpls_label", OXMClass: OXMClassOFB, OXMField: 34, Bits: 20, Writable: true, Prereq: Prereq{EthTypes: mplsAny}, Format: FormatDec, off: unsafe.Offsetof(k.MPLS), size: 4, shift: MPLSLabelShift},
+	FieldMPLSTC:    {Name: "mpls_tc", OXMClass: OXMClassOFB, OXMField: 35, Bits: 3, Writable: true, Prereq: Prereq{EthTypes: mplsAny}, Format: FormatDec, off: unsafe.Offsetof(k.MPLS), size: 4, shift: MPLSTCShift},
+	FieldMPLSBoS:   {Name: "mpls_bos", OXMClass: OXMClassOFB, OXMField: 36, Bits: 1, Writable: true, Prereq: Prereq{EthTypes: mplsAny}, Format: FormatDec, off: unsafe.Offsetof(k.MPLS), size: 4, shift: 8},
+	FieldMPLSTTL:   {Name: "mpls_ttl", OXMClass: OXMClassNXM1, OXMField: 30, Bits: 8, Writable: true, Prereq: Prereq{EthTypes: mplsAny}, Format: FormatDec, off: unsafe.Offsetof(k.MPLS), size: 4},
 }
 
 func reg(i int) Field {

@@ -58,8 +58,28 @@ type Key struct {
 	NwTTL   uint8 // IPv4 TTL or IPv6 hop limit
 	NwFrag  uint8 // FragAny | FragLater
 
-	_ [4]byte
+	// MPLS is the outermost MPLS label stack entry as on the wire
+	// (label<<12 | tc<<9 | bos<<8 | ttl), set when EthType is 0x8847 or
+	// 0x8848. Only the top entry is in the key; when it is the bottom of
+	// the stack the parser also fills the L3/L4 fields from the IPv4 or
+	// IPv6 packet behind it, which matches cannot reach (their
+	// prerequisites want an IP EthType) until pop_mpls makes the EthType
+	// IP in the pipeline's current flow.
+	MPLS uint32
 }
+
+// MPLS label stack entry bits (the layout of Key.MPLS).
+const (
+	MPLSLabelShift = 12
+	MPLSLabelMask  = 0xfffff000
+	MPLSTCShift    = 9
+	MPLSTCMask     = 0x00000e00
+	MPLSBoS        = 0x00000100
+	MPLSTTLMask    = 0x000000ff
+)
+
+// IsMPLS reports whether the key is an MPLS packet.
+func (k *Key) IsMPLS() bool { return k.EthType == EthTypeMPLS || k.EthType == EthTypeMPLSM }
 
 // VLAN is one 802.1Q or 802.1ad tag as carried in the key.
 type VLAN struct {

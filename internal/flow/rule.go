@@ -133,20 +133,41 @@ type DecTTL struct{}
 // SetTTL sets the IPv4 TTL or IPv6 hop limit.
 type SetTTL struct{ TTL uint8 }
 
+// PushMPLS pushes a new outermost MPLS label stack entry after any VLAN
+// tags and makes the ethertype EthType (0x8847 or 0x8848). The entry copies
+// the one it covers with bos cleared; on a packet without MPLS it has label
+// 0, tc 0, bos 1 and the IP TTL (0 for non-IP), as OpenFlow 1.3 says.
+type PushMPLS struct{ EthType uint16 }
+
+// PopMPLS removes the outermost MPLS label stack entry and makes the
+// ethertype EthType.
+type PopMPLS struct{ EthType uint16 }
+
+// SetMPLSTTL sets the outermost MPLS TTL.
+type SetMPLSTTL struct{ TTL uint8 }
+
+// DecMPLSTTL decrements the outermost MPLS TTL; a packet whose TTL would
+// reach zero is dropped, as for DecTTL.
+type DecMPLSTTL struct{}
+
 // Group hands the packet to a group.
 type Group struct{ ID uint32 }
 
 // SetQueue selects an egress queue for subsequent outputs.
 type SetQueue struct{ ID uint32 }
 
-func (Output) isAction()   {}
-func (PushVLAN) isAction() {}
-func (PopVLAN) isAction()  {}
-func (SetField) isAction() {}
-func (DecTTL) isAction()   {}
-func (SetTTL) isAction()   {}
-func (Group) isAction()    {}
-func (SetQueue) isAction() {}
+func (Output) isAction()     {}
+func (PushVLAN) isAction()   {}
+func (PopVLAN) isAction()    {}
+func (SetField) isAction()   {}
+func (DecTTL) isAction()     {}
+func (SetTTL) isAction()     {}
+func (Group) isAction()      {}
+func (PushMPLS) isAction()   {}
+func (PopMPLS) isAction()    {}
+func (SetMPLSTTL) isAction() {}
+func (DecMPLSTTL) isAction() {}
+func (SetQueue) isAction()   {}
 
 // IsTableMiss reports whether r is a table-miss rule (priority 0, matching
 // every packet): packets it sends to the controller report "no match".

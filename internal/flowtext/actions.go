@@ -273,6 +273,36 @@ func parseAction(it item, o *options) (flow.Action, error) {
 			return nil, tokenError(it, "push_vlan takes ethertype 0x8100 or 0x88a8")
 		}
 		return flow.PushVLAN{EthType: uint16(v)}, nil
+	case "push_mpls":
+		v, err := uintValue(0xffff)
+		if err != nil {
+			return nil, err
+		}
+		if v != flow.EthTypeMPLS && v != flow.EthTypeMPLSM {
+			return nil, tokenError(it, "push_mpls takes ethertype 0x8847 or 0x8848")
+		}
+		return flow.PushMPLS{EthType: uint16(v)}, nil
+	case "pop_mpls":
+		v, err := uintValue(0xffff)
+		if err != nil {
+			return nil, err
+		}
+		return flow.PopMPLS{EthType: uint16(v)}, nil
+	case "set_mpls_ttl":
+		// ovs-ofctl prints set_mpls_ttl(N) and reads set_mpls_ttl:N too.
+		if !it.hasValue {
+			return nil, tokenError(it, "write set_mpls_ttl:value")
+		}
+		v, err := parseUint(it.value, 0xff)
+		if err != nil {
+			return nil, wrapError(it, err)
+		}
+		return flow.SetMPLSTTL{TTL: uint8(v)}, nil
+	case "dec_mpls_ttl":
+		if err := noValue(); err != nil {
+			return nil, err
+		}
+		return flow.DecMPLSTTL{}, nil
 	case "mod_dl_src", "mod_dl_dst", "mod_nw_src", "mod_nw_dst", "mod_tp_src", "mod_tp_dst", "mod_nw_ecn":
 		if err := needValue(); err != nil {
 			return nil, err

@@ -99,6 +99,7 @@ var printOrder = []flow.FieldID{
 	flow.FieldTunID, flow.FieldTunSrc, flow.FieldTunDst,
 	flow.FieldMetadata, flow.FieldInPort, flow.FieldVLANTCI,
 	flow.FieldEthSrc, flow.FieldEthDst, flow.FieldEthType,
+	flow.FieldMPLSLabel, flow.FieldMPLSTC, flow.FieldMPLSTTL, flow.FieldMPLSBoS,
 	flow.FieldIPv6Src, flow.FieldIPv6Dst, flow.FieldIPv6Label,
 	flow.FieldIPv4Src, flow.FieldARPSPA, flow.FieldIPv4Dst, flow.FieldARPTPA,
 	flow.FieldIPProto, flow.FieldARPOp, flow.FieldARPSHA, flow.FieldARPTHA,
@@ -285,6 +286,14 @@ func actionText(a flow.Action, portName func(uint32) (string, bool)) string {
 		return "dec_ttl"
 	case flow.SetTTL:
 		return fmt.Sprintf("mod_nw_ttl:%d", a.TTL)
+	case flow.PushMPLS:
+		return fmt.Sprintf("push_mpls:0x%04x", a.EthType)
+	case flow.PopMPLS:
+		return fmt.Sprintf("pop_mpls:0x%04x", a.EthType)
+	case flow.SetMPLSTTL:
+		return fmt.Sprintf("set_mpls_ttl(%d)", a.TTL)
+	case flow.DecMPLSTTL:
+		return "dec_mpls_ttl"
 	case flow.Group:
 		return fmt.Sprintf("group:%d", a.ID)
 	case flow.SetQueue:
@@ -372,6 +381,8 @@ func FormatKey(k *flow.Key) string {
 		}
 	case flow.EthTypeARP, flow.EthTypeRARP:
 		set(flow.FieldARPOp, flow.FieldARPSPA, flow.FieldARPTPA, flow.FieldARPSHA, flow.FieldARPTHA)
+	case flow.EthTypeMPLS, flow.EthTypeMPLSM:
+		set(flow.FieldMPLSLabel, flow.FieldMPLSTC, flow.FieldMPLSTTL, flow.FieldMPLSBoS)
 	}
 	return formatMatch(&m, DefaultPriority, nil, true)
 }

@@ -27,6 +27,8 @@ var validPackets = []struct{ in, want string }{
 		"ip,in_port=0,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=0.0.0.0,nw_dst=0.0.0.0,nw_proto=0,nw_tos=0,nw_ecn=0,nw_ttl=0,nw_frag=first"},
 	{"in_port=3,reg0=5,metadata=0x10,tun_id=0x7,tun_dst=192.0.2.9,vlan_vid=0x1005",
 		"reg0=0x5,tun_id=0x7,tun_dst=192.0.2.9,metadata=0x10,in_port=3,dl_vlan=5,dl_vlan_pcp=0,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,dl_type=0x0000"},
+	{"mpls,mpls_label=100,mpls_tc=3,mpls_bos=1,mpls_ttl=64,dl_vlan=5",
+		"mpls,in_port=0,dl_vlan=5,dl_vlan_pcp=0,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,mpls_label=100,mpls_tc=3,mpls_ttl=64,mpls_bos=1"},
 	{"dl_type=0x88cc", "in_port=0,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,dl_type=0x88cc"},
 	{"", "in_port=0,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,dl_type=0x0000"},
 }

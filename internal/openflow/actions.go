@@ -145,6 +145,18 @@ func AppendActions(b []byte, acts []flow.Action) ([]byte, error) {
 		case flow.PopVLAN:
 			b = be16(b, actPopVLAN, 8)
 			b = append(b, 0, 0, 0, 0)
+		case flow.PushMPLS:
+			b = be16(b, actPushMPLS, 8)
+			b = be16(b, a.EthType, 0)
+		case flow.PopMPLS:
+			b = be16(b, actPopMPLS, 8)
+			b = be16(b, a.EthType, 0)
+		case flow.SetMPLSTTL:
+			b = be16(b, actSetMPLSTTL, 8)
+			b = append(b, a.TTL, 0, 0, 0)
+		case flow.DecMPLSTTL:
+			b = be16(b, actDecMPLSTTL, 8)
+			b = append(b, 0, 0, 0, 0)
 		case flow.SetField:
 			if a.Field >= flow.NumFields {
 				return nil, fmt.Errorf("encoding set_field: no field %d", a.Field)
@@ -297,6 +309,18 @@ func DecodeActions(b []byte) ([]flow.Action, error) {
 			a = flow.PushVLAN{EthType: et}
 		case actPopVLAN:
 			a = flow.PopVLAN{}
+		case actPushMPLS:
+			et := binary.BigEndian.Uint16(body)
+			if et != flow.EthTypeMPLS && et != flow.EthTypeMPLSM {
+				return nil, actErr(BadActionBadArgument, "push_mpls ethertype 0x%04x", et)
+			}
+			a = flow.PushMPLS{EthType: et}
+		case actPopMPLS:
+			a = flow.PopMPLS{EthType: binary.BigEndian.Uint16(body)}
+		case actSetMPLSTTL:
+			a = flow.SetMPLSTTL{TTL: body[0]}
+		case actDecMPLSTTL:
+			a = flow.DecMPLSTTL{}
 		case actSetField:
 			sf, err := decodeSetField(body, n, 4, false)
 			if err != nil {

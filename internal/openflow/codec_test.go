@@ -48,6 +48,8 @@ var matchRules = []string{
 	"icmp6,icmpv6_type=136,nd_target=2001:db8::/32,nd_tll=00:11:00:00:00:00/ff:ff:00:00:00:00",
 	"icmp6,icmpv6_type=135,nd_sll=00:11:00:00:00:00/ff:ff:00:00:00:00",
 	"icmp6,icmpv6_type=136,nd_tll=00:11:22:33:44:55",
+	"mpls,mpls_label=1048575,mpls_tc=7,mpls_bos=1,mpls_ttl=64",
+	"mplsm,mpls_label=0,mpls_tc=0,mpls_bos=0",
 	"",
 }
 
@@ -104,6 +106,7 @@ var instructionRules = []string{
 	"actions=drop",
 	"actions=output:1,output:controller,output:in_port,output:local,output:all,output:flood,output:normal",
 	"actions=push_vlan:0x88a8,pop_vlan,set_queue:3,group:9,mod_nw_ttl:1,dec_ttl",
+	"actions=push_mpls:0x8847,push_mpls:0x8848,pop_mpls:0x0800,set_mpls_ttl(7),dec_mpls_ttl,set_field:203->mpls_label,set_field:5->mpls_tc,set_field:0->mpls_bos,set_field:9->mpls_ttl",
 	"actions=set_field:10.0.0.1->nw_dst,set_field:2001:db8::1->ipv6_src,set_field:0x12345->ipv6_label,set_field:5->reg3,set_field:0x1234->tun_id,set_field:1->ip_ecn,set_field:3->vlan_pcp",
 	"actions=meter:1,clear_actions,write_actions(output:2,group:1),write_metadata:0xff00/0xffff,goto_table:3",
 	"actions=write_actions()",

@@ -320,7 +320,7 @@ type GroupFeatures struct {
 // implements (set_queue is accepted and ignored).
 func OurGroupFeatures() GroupFeatures {
 	acts := uint32(1<<actOutput | 1<<actSetQueue | 1<<actGroup | 1<<actSetNwTTL | 1<<actDecNwTTL |
-		1<<actPushVLAN | 1<<actPopVLAN | 1<<actSetField)
+		1<<actPushVLAN | 1<<actPopVLAN | 1<<actSetField | 1<<actPushMPLS | 1<<actPopMPLS | 1<<actSetMPLSTTL | 1<<actDecMPLSTTL)
 	f := GroupFeatures{
 		Types:        1<<flow.GroupAll | 1<<flow.GroupSelect | 1<<flow.GroupIndirect | 1<<flow.GroupFastFailover,
 		Capabilities: GroupCapSelectWeight | GroupCapSelectLiveness | GroupCapChaining | GroupCapChainingChecks,

@@ -154,7 +154,7 @@ func TestGroupMultipartBytes(t *testing.T) {
 		},
 		{
 			"group features reply", Multipart{Reply: true, Type: MultipartGroupFeatures, Body: feat.Append(nil)},
-			"041300380000000100080000000000000000000f0000000fffffff00ffffff00ffffff00ffffff0003e6000103e6000103e6000103e60001",
+			"041300380000000100080000000000000000000f0000000fffffff00ffffff00ffffff00ffffff0003ff800103ff800103ff800103ff8001",
 			featuresPrint(),
 		},
 	} {
@@ -200,7 +200,7 @@ func TestGroupMultipartBytes(t *testing.T) {
 func featuresPrint() string {
 	s := "OFPST_GROUP_FEATURES reply (OF1.3) (xid=0x1):\n Group table:\n    Types:  0xf\n    Capabilities:  0xf"
 	for _, name := range []string{"all", "select", "indirect", "fast failover"} {
-		s += "\n    " + name + " group:\n       max_groups=0xffffff00\n       actions: output group set_field strip_vlan push_vlan mod_nw_ttl dec_ttl set_queue"
+		s += "\n    " + name + " group:\n       max_groups=0xffffff00\n       actions: output group set_field strip_vlan push_vlan mod_nw_ttl dec_ttl set_mpls_ttl dec_mpls_ttl push_mpls pop_mpls set_queue"
 	}
 	return s
 }

@@ -91,7 +91,7 @@ func TestDecodeInstructionsErrors(t *testing.T) {
 		{"output to port 0", "0004 0018 00000000 0000 0010 00000000 ffff 000000000000", ETBadAction, BadActionBadOutPort},
 		{"output to OFPP_ANY", "0004 0018 00000000 0000 0010 ffffffff ffff 000000000000", ETBadAction, BadActionBadOutPort},
 		{"copy_ttl_out", "0004 0010 00000000 000b 0008 00000000", ETBadAction, BadActionBadType},
-		{"push_mpls", "0004 0010 00000000 0013 0008 88470000", ETBadAction, BadActionBadType},
+		{"push_mpls of IPv4", "0004 0010 00000000 0013 0008 08000000", ETBadAction, BadActionBadArgument},
 		{"push_pbb", "0004 0010 00000000 001a 0008 88e70000", ETBadAction, BadActionBadType},
 		{"push_vlan of IPv4", "0004 0010 00000000 0011 0008 08000000", ETBadAction, BadActionBadArgument},
 		{"other experimenter", "0004 0018 00000000 ffff 0010 00001234 0012 000000000000", ETBadAction, BadActionBadExperimenter},

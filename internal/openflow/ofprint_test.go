@@ -50,6 +50,13 @@ var ofprintCases = []struct {
 		hex:  "040e007000000001000000000000000000000000000000000000000000000001ffffffffffffffffffffffff0000000000010004000000000004003800000000ffff001800002320002100010108000000050000000f0000ffff00180000232000210000090410001000000000000000",
 		want: "OFPT_FLOW_MOD (OF1.3) (xid=0x1): ADD priority=1 actions=set_field:0x5/0xf->reg0,set_field:0x1000/0x1000->vlan_tci",
 	},
+	// set_mpls_ttl is left out: ovs-ofctl logs that it is deprecated in
+	// OpenFlow 1.3. The codec round trip covers it.
+	{
+		rule: "priority=10,mpls,mpls_label=100,mpls_tc=3,mpls_bos=1,actions=set_field:203->mpls_label,set_field:5->mpls_tc,dec_mpls_ttl,push_mpls:0x8847,pop_mpls:0x0800,goto_table:1",
+		hex:  "040e00980000000100000000000000000000000000000000000000000000000affffffffffffffffffffffff000000000001001c80000a0288478000440400000064800046010380004801010000000000040040000000000019001080004404000000cb00000000001900108000460105000000000000000010000800000000001300088847000000140008080000000001000801000000",
+		want: "OFPT_FLOW_MOD (OF1.3) (xid=0x1): ADD priority=10,mpls,mpls_label=100,mpls_tc=3,mpls_bos=1 actions=set_field:203->mpls_label,set_field:5->mpls_tc,dec_mpls_ttl,push_mpls:0x8847,pop_mpls:0x0800,goto_table:1",
+	},
 }
 
 // flowModBodyOffset is where the match starts in an OpenFlow 1.3 flow_mod.

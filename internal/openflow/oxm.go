@@ -45,7 +45,7 @@ func wireLen(f *flow.Field) int {
 	switch f.ID {
 	case flow.FieldARPOp:
 		return 2
-	case flow.FieldIPv6Label:
+	case flow.FieldIPv6Label, flow.FieldMPLSLabel:
 		return 4
 	}
 	return (int(f.Bits) + 7) / 8

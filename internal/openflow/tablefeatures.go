@@ -392,7 +392,7 @@ func oxmHeaders(writable, masks bool) []uint32 {
 // table features a switch built on it advertises.
 var (
 	codecInstructions = []uint16{instGotoTable, instWriteMetadata, instWriteActions, instApplyActions, instClearActions, instMeter}
-	codecActions      = []uint16{actOutput, actPushVLAN, actPopVLAN, actSetQueue, actGroup, actSetNwTTL, actDecNwTTL, actSetField}
+	codecActions      = []uint16{actOutput, actSetMPLSTTL, actDecMPLSTTL, actPushVLAN, actPopVLAN, actPushMPLS, actPopMPLS, actSetQueue, actGroup, actSetNwTTL, actDecNwTTL, actSetField}
 )
 
 // NewTableFeatures returns the features of a table that takes every

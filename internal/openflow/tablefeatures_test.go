@@ -67,11 +67,11 @@ func TestTableFeaturesOfctl(t *testing.T) {
       next tables: 1-2
       instructions: meter apply_actions clear_actions write_actions write_metadata goto_table
       Write-Actions and Apply-Actions features:
-        actions: output group set_field strip_vlan push_vlan mod_nw_ttl dec_ttl set_queue
-        supported on Set-Field: tun_{id,src,dst} metadata reg0...reg7 eth_{src,dst} vlan_{tci,vid,pcp} ip_{src,dst} ipv6_{src,dst,label} nw_proto ip_dscp nw_{ecn,ttl} arp_{op,spa,tpa,sha,tha} tcp_{src,dst} udp_{src,dst} sctp_{src,dst} icmp_{type,code} icmpv6_{type,code} nd_{target,sll,tll}
+        actions: output group set_field strip_vlan push_vlan mod_nw_ttl dec_ttl set_mpls_ttl dec_mpls_ttl push_mpls pop_mpls set_queue
+        supported on Set-Field: tun_{id,src,dst} metadata reg0...reg7 eth_{src,dst} vlan_{tci,vid,pcp} mpls_{label,tc,bos,ttl} ip_{src,dst} ipv6_{src,dst,label} nw_proto ip_dscp nw_{ecn,ttl} arp_{op,spa,tpa,sha,tha} tcp_{src,dst} udp_{src,dst} sctp_{src,dst} icmp_{type,code} icmpv6_{type,code} nd_{target,sll,tll}
     matching:
       arbitrary mask: tun_{id,src,dst} metadata reg0...reg7 eth_{src,dst} vlan_{tci,vid} ip_{src,dst} ipv6_{src,dst,label} ip_frag arp_{spa,tpa,sha,tha} tcp_{src,dst,flags} udp_{src,dst} sctp_{src,dst} nd_{target,sll,tll}
-      exact match or wildcard: in_port_oxm eth_type vlan_pcp nw_proto ip_dscp nw_{ecn,ttl} arp_op icmp_{type,code} icmpv6_{type,code}`
+      exact match or wildcard: in_port_oxm eth_type vlan_pcp mpls_{label,tc,bos,ttl} nw_proto ip_dscp nw_{ecn,ttl} arp_op icmp_{type,code} icmpv6_{type,code}`
 	if out != want {
 		t.Errorf("ovs-ofctl ofp-print:\n-\t%s\n+\t%s", want, out)
 	}

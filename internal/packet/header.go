@@ -18,6 +18,7 @@ import (
 const (
 	EthernetLen = 14
 	VLANTagLen  = 4
+	MPLSLen     = 4  // one label stack entry
 	ARPLen      = 28 // Ethernet/IPv4 ARP
 	IPv4MinLen  = 20 // without options
 	IPv6Len     = 40

@@ -70,6 +70,9 @@ func ParseOffsets(data []byte, inPort uint32, k *flow.Key) Offsets {
 	var ok bool
 	var l4 int
 	switch typ {
+	case flow.EthTypeMPLS, flow.EthTypeMPLSM:
+		parseMPLS(data[off:], k)
+		return Offsets{}
 	case flow.EthTypeIPv4:
 		ok, l4 = parseIPv4(data[off:], k)
 	case flow.EthTypeIPv6:
@@ -85,6 +88,30 @@ func ParseOffsets(data []byte, inPort uint32, k *flow.Key) Offsets {
 		o.L4 = off + l4
 	}
 	return o
+}
+
+// parseMPLS puts the top label stack entry into the key. Open vSwitch
+// keeps the packet behind an MPLS stack opaque; here, when the top entry is
+// the bottom of the stack and an IPv4 or IPv6 header (by its version
+// nibble) follows, its fields go into the key too, so that after pop_mpls
+// the pipeline can match them without parsing the frame again. Matches on
+// them need an IP EthType, so they do not apply before the pop, and the
+// returned Offsets stay zero: actions do not rewrite headers behind MPLS.
+func parseMPLS(b []byte, k *flow.Key) {
+	if len(b) < MPLSLen {
+		return
+	}
+	k.MPLS = binary.BigEndian.Uint32(b[0:4])
+	if k.MPLS&flow.MPLSBoS == 0 || len(b) == MPLSLen {
+		return
+	}
+	b = b[MPLSLen:]
+	switch b[0] >> 4 {
+	case 4:
+		parseIPv4(b, k)
+	case 6:
+		parseIPv6(b, k)
+	}
 }
 
 // llcSNAP handles an 802.3 frame, whose type field is a length. Like OVS it

@@ -247,7 +247,32 @@ func parseCases() []parseCase {
 		Offsets{14, 54}, func(k *flow.Key) { nd6(k, 135, 0) })
 
 	// Other.
-	add("mpls", pad(eth(flow.EthTypeMPLS, []byte{0, 0x01, 0x41, 0x40})), Offsets{}, nil)
+	// MPLS: the top entry, and the IP packet behind a bottom-of-stack
+	// entry, go into the key; offsets stay zero (actions do not rewrite
+	// behind MPLS).
+	lse := func(label uint32, tc uint32, bos bool, ttl uint32) []byte {
+		v := label<<12 | tc<<9 | ttl
+		if bos {
+			v |= flow.MPLSBoS
+		}
+		return binary.BigEndian.AppendUint32(nil, v)
+	}
+	cat := func(bs ...[]byte) []byte {
+		var out []byte
+		for _, b := range bs {
+			out = append(out, b...)
+		}
+		return out
+	}
+	add("mpls", pad(eth(flow.EthTypeMPLS, []byte{0, 0x01, 0x41, 0x40})), Offsets{}, func(k *flow.Key) { k.MPLS = 0x00014140 })
+	add("mpls-ipv4-udp", eth(flow.EthTypeMPLS, cat(lse(100, 3, true, 64), ip4{proto: 17, src: ip4A, dst: ip4B, tos: 0x20, ttl: 64}.build(udp(5000, 53, payload)))),
+		Offsets{}, func(k *flow.Key) { k.MPLS = 100<<12 | 3<<9 | 0x100 | 64; v4(k, 17); k.NwTOS = 0x20; ports(k, 5000, 53) })
+	add("mplsm-ipv6-tcp", eth(flow.EthTypeMPLSM, cat(lse(7, 0, true, 9), ip6{next: 6, src: ip6A, dst: ip6B, hlim: 64}.build(tcp(1, 2, 0x2, nil, nil), 6, 0))),
+		Offsets{}, func(k *flow.Key) { k.MPLS = 7<<12 | 0x100 | 9; v6(k, 6); ports(k, 1, 2); k.TCPFlags = 2 })
+	add("mpls-two-labels", eth(flow.EthTypeMPLS, cat(lse(203, 5, false, 127), lse(100, 3, true, 64), ip4{proto: 17, src: ip4A, dst: ip4B, ttl: 64}.build(udp(1, 2, nil)))),
+		Offsets{}, func(k *flow.Key) { k.MPLS = 203<<12 | 5<<9 | 127 })
+	add("vlan-mpls-arp", pad(eth(flow.EthTypeMPLS, cat(lse(1, 0, true, 0), arp(1, macB, ip4A, zeroMAC, ip4B)), tag{0x8100, 0x0005})),
+		Offsets{}, func(k *flow.Key) { k.VLANs[0] = flow.VLAN{TPID: 0x8100, TCI: 0x1005}; k.MPLS = 1<<12 | 0x100 })
 	add("short-13", eth(0, nil)[:13], Offsets{}, nil)
 	add("empty", nil, Offsets{}, nil)
 	add("eth-only", eth(flow.EthTypeIPv4, nil), Offsets{}, nil)

@@ -57,6 +57,7 @@ func hasPorts(k *flow.Key) bool {
 // (x.committed) into the current flow, then records the flow as committed.
 func (x *xlate) commit() {
 	x.commitVLANs()
+	x.commitMPLS()
 	// Most outputs change nothing else: compare the whole key first.
 	if x.committed == x.flow {
 		return

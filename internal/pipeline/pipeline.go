@@ -134,9 +134,18 @@ func validate(r *flow.Rule) error {
 		return fmt.Errorf("goto_table:%d: %w", in.GotoTable, ErrBadTable)
 	}
 	for _, list := range [][]flow.Action{in.Apply, in.Write} {
+		// push_mpls and pop_mpls change the ethertype that the set_fields
+		// after them see, as in Open vSwitch.
+		m := r.Match
 		for _, a := range list {
-			if err := validateAction(a, &r.Match); err != nil {
+			if err := validateAction(a, &m); err != nil {
 				return err
+			}
+			switch a := a.(type) {
+			case flow.PushMPLS:
+				m.Set(flow.FieldByID(flow.FieldEthType), flow.ValueOf(uint64(a.EthType)))
+			case flow.PopMPLS:
+				m.Set(flow.FieldByID(flow.FieldEthType), flow.ValueOf(uint64(a.EthType)))
 			}
 		}
 	}
@@ -152,6 +161,10 @@ func validateAction(a flow.Action, m *flow.Match) error {
 	case flow.PushVLAN:
 		if a.EthType != flow.EthTypeVLAN && a.EthType != flow.EthTypeQinQ {
 			return fmt.Errorf("push_vlan ethertype %#04x (want 0x8100 or 0x88a8): %w", a.EthType, ErrBadArgument)
+		}
+	case flow.PushMPLS:
+		if a.EthType != flow.EthTypeMPLS && a.EthType != flow.EthTypeMPLSM {
+			return fmt.Errorf("push_mpls ethertype %#04x (want 0x8847 or 0x8848): %w", a.EthType, ErrBadArgument)
 		}
 	case flow.SetField:
 		if int(a.Field) >= int(flow.NumFields) {
@@ -174,7 +187,8 @@ func validateAction(a flow.Action, m *flow.Match) error {
 }
 
 // AddRule adds r to its table with OpenFlow 1.3 add semantics: a rule with
-// the same match and priority is replaced (its counters reset), and with
+// the same match and priority is replaced (its counters carry over unless
+// r has FlagResetCounts), and with
 // FlagCheckOverlap an overlapping rule of the same priority is an error.
 func (p *Pipeline) AddRule(r *flow.Rule) error {
 	return p.AddRules([]*flow.Rule{r})
@@ -217,6 +231,13 @@ func (p *Pipeline) AddRules(rules []*flow.Rule) error {
 			}
 		} else if old := c.Find(&r.Match, r.Priority); old != nil {
 			ch.rem = append(ch.rem, old)
+			// OpenFlow 1.3: the replacement inherits the old rule's
+			// counters unless it asks for them to be reset.
+			if r.Flags&flow.FlagResetCounts == 0 {
+				r.Stats.Packets.Store(old.Stats.Packets.Load())
+				r.Stats.Bytes.Store(old.Stats.Bytes.Load())
+				r.Stats.SetUsed(old.Stats.Used())
+			}
 		}
 		pending[r.Table][id] = r
 		r.Stats.Created = now

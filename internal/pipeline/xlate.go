@@ -81,6 +81,12 @@ type xlate struct {
 	outputs   int
 	stop      bool // a dec_ttl failure or similar ended translation
 	depth     int
+
+	// MPLS state (mpls.go): the label stack entry bits actions wrote
+	// since the last commit, and whether the top entry is unknown because
+	// a non-bottom entry was popped (the key holds only one).
+	mplsDirty   uint32
+	mplsUnknown bool
 }
 
 var xlatePool = sync.Pool{New: func() any { return new(xlate) }}
@@ -242,6 +248,14 @@ func (x *xlate) doAction(a flow.Action) {
 		}
 		x.flow.NwTTL = a.TTL
 		x.wc.NwTTL = 0xff
+	case flow.PushMPLS:
+		x.pushMPLS(a.EthType)
+	case flow.PopMPLS:
+		x.popMPLS(a.EthType)
+	case flow.SetMPLSTTL:
+		x.setMPLSTTL(a.TTL)
+	case flow.DecMPLSTTL:
+		x.decMPLSTTL()
 	case flow.Group:
 		x.group(a.ID)
 	case flow.SetQueue:
@@ -281,6 +295,16 @@ func (x *xlate) setField(a flow.SetField) {
 		}
 		f.SetMasked(&x.flow, a.Value, a.Mask)
 		x.flow.VLANs[0].TCI |= flow.TCIPresent
+	case flow.FieldMPLSLabel, flow.FieldMPLSTC, flow.FieldMPLSBoS, flow.FieldMPLSTTL:
+		if !x.flow.IsMPLS() {
+			x.trace("set_field:%s: not an MPLS packet, ignored", f.Name)
+			return
+		}
+		var bits flow.Key
+		f.SetMasked(&bits, a.Mask, a.Mask)
+		f.SetMasked(&x.flow, a.Value, a.Mask)
+		x.mplsDirty |= bits.MPLS
+		x.wc.MPLS |= bits.MPLS
 	default:
 		f.SetMasked(&x.flow, a.Value, a.Mask)
 		// The datapath rewrite is emitted only if the value differs from
@@ -427,26 +451,31 @@ func sameSlot(a, b flow.Action) bool {
 	}
 }
 
-// setOrder is the order OpenFlow 1.3 (5.10) runs the action set in.
+// setOrder is the order OpenFlow 1.3 (5.10) runs the action set in: tag
+// pops, push-MPLS, push-VLAN, TTL decrements, sets, queue, group, output.
 func setOrder(a flow.Action) int {
 	switch a.(type) {
-	case flow.PopVLAN:
+	case flow.PopVLAN, flow.PopMPLS:
 		return 1
-	case flow.PushVLAN:
+	case flow.PushMPLS:
 		return 2
-	case flow.DecTTL:
+	case flow.PushVLAN:
 		return 3
-	case flow.SetField, flow.SetTTL:
+	case flow.DecTTL, flow.DecMPLSTTL:
 		return 4
-	case flow.SetQueue:
+	case flow.SetField, flow.SetTTL, flow.SetMPLSTTL:
 		return 5
-	case flow.Group:
+	case flow.SetQueue:
 		return 6
-	case flow.Output:
+	case flow.Group:
 		return 7
+	case flow.Output:
+		return 8
 	}
-	return 8
+	return setOrderLast
 }
+
+const setOrderLast = 9
 
 func (x *xlate) runActionSet() {
 	if len(x.actionSet.list) == 0 {
@@ -459,7 +488,7 @@ func (x *xlate) runActionSet() {
 			hasGroup = true
 		}
 	}
-	for order := 1; order <= 8; order++ {
+	for order := 1; order <= setOrderLast; order++ {
 		for _, a := range x.actionSet.list {
 			if setOrder(a) != order {
 				continue

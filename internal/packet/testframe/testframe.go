@@ -12,6 +12,9 @@ import (
 type Frame struct {
 	Dst, Src [6]byte
 	VLANs    []Tag // outermost first
+	// MPLS, if set, are label stack entries (label<<12|tc<<9|bos<<8|ttl,
+	// outermost first) put between the tags and L3, with ethertype 0x8847.
+	MPLS []uint32
 	// L3: one of IPv4 (Src4/Dst4 set), IPv6 (Src6/Dst6 set), ARP.
 	Src4, Dst4 netip.Addr
 	Src6, Dst6 netip.Addr
@@ -99,6 +102,14 @@ func (f Frame) Bytes() []byte {
 		}
 		b = binary.BigEndian.AppendUint16(b, t)
 		b = append(b, make([]byte, max(f.Payload, 46))...)
+	}
+	if len(f.MPLS) > 0 {
+		off := 12 + 4*len(f.VLANs)
+		stack := binary.BigEndian.AppendUint16(nil, 0x8847)
+		for _, lse := range f.MPLS {
+			stack = binary.BigEndian.AppendUint32(stack, lse)
+		}
+		b = append(b[:off], append(stack, b[off+2:]...)...)
 	}
 	for len(b) < 60 {
 		b = append(b, 0)
