@@ -100,6 +100,9 @@ func New(b *bridge.Bridge, cfg Config) (*Switch, error) {
 	}
 	s.ch = ch
 	b.Datapath().SetController(s.toController)
+	// The channel passes invalid-TTL packet-ins only to connections that
+	// asked for them (set-config or set-async).
+	b.Pipeline().SetInvalidTTLToController(true)
 	b.SetHooks(bridge.Hooks{Expired: s.expired, Port: s.portChanged})
 	s.done.Add(2)
 	go s.sendPacketIns()
@@ -147,6 +150,7 @@ func (s *Switch) Close() {
 	s.b.SetHooks(bridge.Hooks{})
 	s.b.Datapath().SetController(nil)
 	s.b.Pipeline().SetFailOpen(false)
+	s.b.Pipeline().SetInvalidTTLToController(false)
 }
 
 // Features implements channel.Handler.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
@@ -525,5 +526,27 @@ func TestFlowRemovedOnTimeoutAndPortStatusOnLinkAndDelete(t *testing.T) {
 	ps, _ = openflow.DecodePortStatus(m)
 	if m == nil || ps.Reason != openflow.PortDelete || ps.Port.PortNo != 3 {
 		t.Fatalf("port status after delete %+v", ps)
+	}
+}
+
+func TestInvalidTTLPacketIn(t *testing.T) {
+	r := newRig(t, Config{FailMode: FailSecure}, bridge.Config{NoDefaultFlows: true})
+	r.c.send(r.c.flowMod("priority=5,ip,actions=dec_ttl,output:2", openflow.FlowAdd))
+	sc := openflow.SwitchConfig{Flags: openflow.ConfigInvalidTTLToController, MissSendLen: 0xffff}
+	r.c.request(sc.Encode(openflow.TypeSetConfig, 0))
+	r.c.barrier()
+	f := testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Src4: netip.MustParseAddr("198.51.100.1"),
+		Dst4: netip.MustParseAddr("198.51.100.2"), Proto: 17, SrcPort: 1, DstPort: 2, TTL: 1}.Bytes()
+	r.ports["p1"].Inject(f)
+	m := r.c.recvType(openflow.TypePacketIn)
+	if m == nil {
+		t.Fatal("no invalid-TTL packet-in")
+	}
+	pi, err := openflow.DecodePacketIn(m)
+	if err != nil || pi.Reason != openflow.PacketInInvalidTTL || pi.Match.Key.InPort != 1 {
+		t.Fatalf("packet-in %+v %v", pi, err)
+	}
+	if n := len(r.ports["p2"].Sent()); n != 0 {
+		t.Fatalf("a TTL-1 packet was forwarded (%d)", n)
 	}
 }

@@ -103,6 +103,7 @@ func (x *xlate) decMPLSTTL() {
 	ttl := x.flow.MPLS & flow.MPLSTTLMask
 	if ttl <= 1 {
 		x.drop(action.DropInvalidTTL, "dec_mpls_ttl: TTL %d would reach zero", ttl)
+		x.invalidTTL()
 		x.stop = true
 		return
 	}

@@ -39,6 +39,9 @@ type Pipeline struct {
 	// failOpen makes every packet go to NORMAL, ignoring the tables (an
 	// OpenFlow bridge in standalone fail mode that lost its controllers).
 	failOpen atomic.Bool
+	// invalidTTL sends packets whose TTL expires to the controller (as
+	// packet-ins with reason invalid_ttl) instead of only dropping them.
+	invalidTTL atomic.Bool
 
 	// Counters.
 	translations atomic.Uint64
@@ -77,6 +80,14 @@ func (p *Pipeline) Invalidate() { p.gen.Add(1) }
 // switched by NORMAL and the flow tables are not consulted.
 func (p *Pipeline) SetFailOpen(on bool) {
 	if p.failOpen.Swap(on) != on {
+		p.gen.Add(1)
+	}
+}
+
+// SetInvalidTTLToController makes dec_ttl and dec_mpls_ttl send packets
+// whose TTL would reach zero to the controller.
+func (p *Pipeline) SetInvalidTTLToController(on bool) {
+	if p.invalidTTL.Swap(on) != on {
 		p.gen.Add(1)
 	}
 }

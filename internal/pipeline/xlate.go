@@ -316,6 +316,23 @@ func (x *xlate) setField(a flow.SetField) {
 	x.trace("set_field:%s", f.Name)
 }
 
+// invalidTTL sends a packet whose TTL expired to the controllers, if the
+// OpenFlow switch asked for that (SetInvalidTTLToController).
+func (x *xlate) invalidTTL() {
+	if !x.p.invalidTTL.Load() {
+		return
+	}
+	x.commit()
+	a := action.Action{Kind: action.Controller, In: action.InInvalidTTL, MaxLen: 0xffff, Metadata: x.flow.Metadata}
+	if r := x.rule; r != nil {
+		a.Table, a.Cookie = r.Table, r.Cookie
+	}
+	x.wc.Metadata = ^uint64(0)
+	x.res.Actions = append(x.res.Actions, a)
+	x.outputs++
+	x.trace("invalid TTL: to the controller")
+}
+
 func (x *xlate) decTTL() {
 	x.wc.NwTTL = 0xff
 	if !x.flow.IsIP() {
@@ -324,6 +341,7 @@ func (x *xlate) decTTL() {
 	}
 	if x.flow.NwTTL <= 1 {
 		x.drop(action.DropInvalidTTL, "dec_ttl: TTL %d would reach zero", x.flow.NwTTL)
+		x.invalidTTL()
 		x.stop = true
 		return
 	}
