@@ -578,6 +578,7 @@ var (
 	hashIPv4      = selectMask(flow.FieldIPv4Src, flow.FieldIPv4Dst, flow.FieldIPProto)
 	hashIPv4Ports = selectMask(flow.FieldIPv4Src, flow.FieldIPv4Dst, flow.FieldIPProto, flow.FieldTpSrc, flow.FieldTpDst)
 	hashIPv6      = selectMask(flow.FieldIPv6Src, flow.FieldIPv6Dst, flow.FieldIPProto)
+	hashARP       = selectMask(flow.FieldARPSPA, flow.FieldARPTPA)
 	hashIPv6Ports = selectMask(flow.FieldIPv6Src, flow.FieldIPv6Dst, flow.FieldIPProto, flow.FieldTpSrc, flow.FieldTpDst)
 )
 
@@ -610,10 +611,12 @@ func (x *xlate) selectHash() uint64 {
 		hf = hashIPv6Ports
 	case x.flow.EthType == flow.EthTypeIPv6:
 		hf = hashIPv6
+	case x.flow.EthType == flow.EthTypeARP:
+		hf = hashARP // the addresses ARP is about, as for IP
 	default:
 		hf = hashL2
 	}
-	if hf != hashL2 {
+	if hf != hashL2 && hf != hashARP {
 		x.wc.NwProto = 0xff // hasPorts looked at it
 	}
 	x.wc.Or(&hf.mask)

@@ -265,12 +265,14 @@ func TestGroupSelect(t *testing.T) {
 	res, tr := translate(t, p, pkt(0))
 	wantActions(t, res, tr, "drop(port-down)")
 
-	// A non-IP packet hashes on the Ethernet header only.
+	// ARP hashes on the addresses it is about (as IP does), not on its
+	// opcode.
 	p.SetPortUp(2, true)
 	res, tr = translate(t, p, "in_port=1,arp,dl_src="+macA+",dl_dst="+bcast+",arp_spa=198.51.100.7,arp_tpa=198.51.100.8,arp_op=1")
 	wantActions(t, res, tr, "output:2")
-	if mf := tr.Megaflow(); !flow.FieldByID(flow.FieldARPSPA).IsWildcard(&mf.Mask) {
-		t.Errorf("megaflow %s examines arp_spa", flowtext.FormatMatch(&mf))
+	mf := tr.Megaflow()
+	if flow.FieldByID(flow.FieldARPSPA).IsWildcard(&mf.Mask) || !flow.FieldByID(flow.FieldARPOp).IsWildcard(&mf.Mask) {
+		t.Errorf("megaflow %s: want arp_spa examined and arp_op not", flowtext.FormatMatch(&mf))
 	}
 }
 
