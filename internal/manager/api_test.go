@@ -166,8 +166,8 @@ type fakeAddr string
 func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
 
-// fakeAgent registers a host, watches its share, records every snapshot
-// and acks it.
+// fakeAgent registers a host, watches its share, records every share it
+// gets (snapshot or delta applied) and acks it.
 type fakeAgent struct {
 	name string
 	cl   *client.Client
@@ -183,8 +183,8 @@ func startAgent(t *testing.T, ctx context.Context, url, token, name, addr string
 	if _, err := a.cl.Register(ctx, name, resource.HostSpec{Address: addr, Uplinks: []string{"eth1"}, AgentVersion: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	go a.cl.Watch(ctx, name, 0, func(msg manager.Message) error {
-		if msg.Type != manager.MsgSnapshot {
+	go a.cl.Watch(ctx, name, 0, nil, func(msg manager.Message) error {
+		if msg.Share == nil {
 			return nil
 		}
 		a.mu.Lock()
@@ -364,25 +364,25 @@ func TestWatchSinceCurrent(t *testing.T) {
 	if _, err := cl.Register(ctx, "h1", resource.HostSpec{Address: "127.0.0.1"}); err != nil {
 		t.Fatal(err)
 	}
-	first := func(since int64) manager.Message {
+	first := func(since int64, have *manager.Share) manager.Message {
 		var got manager.Message
 		stop := errors.New("stop")
 		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
 		defer wcancel()
-		err := cl.Watch(wctx, "h1", since, func(msg manager.Message) error { got = msg; return stop })
+		err := cl.Watch(wctx, "h1", since, have, func(msg manager.Message) error { got = msg; return stop })
 		if !errors.Is(err, stop) {
 			t.Fatal(err)
 		}
 		return got
 	}
-	msg := first(0)
+	msg := first(0, nil)
 	if msg.Type != manager.MsgSnapshot || msg.Share == nil || msg.Revision != m.Revision() {
 		t.Fatalf("first message %+v", msg)
 	}
-	if msg2 := first(msg.Revision); msg2.Type != manager.MsgCurrent {
+	if msg2 := first(msg.Revision, msg.Share); msg2.Type != manager.MsgCurrent || msg2.Share == nil {
 		t.Errorf("watch with since=%d: %+v, want current", msg.Revision, msg2)
 	}
-	if msg3 := first(msg.Revision + 100); msg3.Type != manager.MsgSnapshot {
+	if msg3 := first(msg.Revision+100, msg.Share); msg3.Type != manager.MsgSnapshot {
 		t.Errorf("watch with a since from the future: %+v, want a snapshot", msg3)
 	}
 }

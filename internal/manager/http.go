@@ -451,15 +451,17 @@ func (m *Manager) hWatch(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	for {
-		msg, err := wt.Next(r.Context(), m.opts.Keepalive)
+		msgs, err := wt.Next(r.Context(), m.opts.Keepalive)
 		if err != nil {
 			return
 		}
-		if msg == nil {
-			msg = fmt.Appendf(nil, `{"type":%q,"revision":%d}`+"\n", MsgKeepalive, m.Revision())
+		if msgs == nil {
+			msgs = [][]byte{fmt.Appendf(nil, `{"type":%q,"revision":%d}`+"\n", MsgKeepalive, m.Revision())}
 		}
-		if _, err := w.Write(msg); err != nil {
-			return
+		for _, msg := range msgs {
+			if _, err := w.Write(msg); err != nil {
+				return
+			}
 		}
 		if err := rc.Flush(); err != nil {
 			return

@@ -1,8 +1,8 @@
 // Package manager is the control plane of the distributed switch: it
 // validates and stores the resources (switches, port groups, hosts,
 // uplinks, ports), allocates VNIs and OpenFlow port numbers, and streams to
-// every agent its share of the desired state, tracking the revision each
-// agent acknowledged.
+// every agent its share of the desired state (a snapshot, then deltas: see
+// Message), tracking the revision each agent acknowledged.
 //
 // The manager keeps the whole desired state in memory, published as an
 // immutable snapshot per revision, and writes every change through to a
@@ -18,11 +18,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -79,10 +78,12 @@ type Manager struct {
 type hostRuntime struct {
 	lastHeartbeat time.Time
 	acked         int64
-	target        int64  // revision of the last change to the share
-	lastHash      uint64 // of the last share sent
-	sentRev       int64  // revision of the last share sent
-	watcher       *Watcher
+	// target is the revision of the last change to the share. It is
+	// exact once tracked (from the host's first watch on), and the
+	// latest revision that may have changed the share before.
+	target  int64
+	tracked bool
+	watcher *Watcher
 }
 
 // Open loads (or creates) the store and the join token.
@@ -298,8 +299,12 @@ func (m *Manager) Apply(ctx context.Context, items []Item) ([]Result, int64, err
 	if err != nil {
 		return nil, 0, err
 	}
+	isTouched := make(map[resource.Ref]bool, len(touched))
+	for _, r := range touched {
+		isTouched[r] = true
+	}
 	for _, r := range realloc {
-		if !slices.Contains(touched, r) {
+		if !isTouched[r] {
 			touched = append(touched, r)
 		}
 	}
@@ -379,8 +384,9 @@ func (m *Manager) commit(ctx context.Context, next *state, touched, deleted []re
 	return rev, nil
 }
 
-// fanout recomputes the shares of the hosts the change may affect and
-// sends the changed ones to their watchers. Callers hold m.mu.
+// fanout sends each watching host whose share changed its delta, and
+// moves the target revision of those whose share changed. Callers hold
+// m.mu.
 func (m *Manager) fanout(oldIx, newIx *index, refs []resource.Ref, rev int64) {
 	hosts := affected(oldIx, newIx, refs)
 	if len(hosts) == 0 {
@@ -390,49 +396,37 @@ func (m *Manager) fanout(oldIx, newIx *index, refs []resource.Ref, rev int64) {
 		host string
 		rt   *hostRuntime
 		w    *Watcher
+		base int64
 	}
 	var jobs []job
 	m.hmu.Lock()
-	for h := range hosts {
+	for _, h := range slices.Sorted(maps.Keys(hosts)) {
 		r := m.runtime(h)
-		if r.watcher == nil {
-			r.target = rev // conservative: it gets a snapshot on connect
+		if !r.tracked {
+			r.target = rev
 			continue
 		}
-		jobs = append(jobs, job{h, r, r.watcher})
+		jobs = append(jobs, job{h, r, r.watcher, r.target})
 	}
 	m.hmu.Unlock()
 	if len(jobs) == 0 {
 		return
 	}
-	type out struct {
-		hash uint64
-		msg  []byte
+	ch := newChanges(oldIx, newIx, refs)
+	msgs := make([][]byte, len(jobs))
+	for i, j := range jobs {
+		msgs[i] = ch.delta(j.host, j.base, rev)
 	}
-	res := make([]out, len(jobs))
-	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), len(jobs))
-	next := make(chan int, len(jobs))
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				res[i].hash, res[i].msg = encodeSnapshot(newIx.shareOf(jobs[i].host), rev)
-			}
-		})
-	}
-	wg.Wait()
 	m.hmu.Lock()
 	defer m.hmu.Unlock()
 	for i, j := range jobs {
-		if j.rt.watcher != j.w || res[i].hash == j.rt.lastHash {
+		if msgs[i] == nil {
 			continue
 		}
-		j.rt.lastHash, j.rt.target, j.rt.sentRev = res[i].hash, rev, rev
-		j.w.send(rev, res[i].msg)
+		j.rt.target = rev
+		if j.w != nil && j.rt.watcher == j.w {
+			j.w.send(msgs[i])
+		}
 	}
 }
 
@@ -444,23 +438,6 @@ func (m *Manager) runtime(h string) *hostRuntime {
 		m.rt[h] = r
 	}
 	return r
-}
-
-// encodeSnapshot encodes a snapshot message (one line) and the hash of
-// its share.
-func encodeSnapshot(sh *Share, rev int64) (uint64, []byte) {
-	body, err := json.Marshal(sh)
-	if err != nil {
-		panic(fmt.Sprintf("manager: encoding a share: %v", err))
-	}
-	h := fnv.New64a()
-	h.Write(body)
-	var b bytes.Buffer
-	b.Grow(len(body) + 64)
-	fmt.Fprintf(&b, `{"type":%q,"revision":%d,"share":`, MsgSnapshot, rev)
-	b.Write(body)
-	b.WriteString("}\n")
-	return h.Sum64(), b.Bytes()
 }
 
 // Get returns one resource, with its status filled in.

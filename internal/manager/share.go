@@ -115,65 +115,132 @@ func (ix *index) shareOf(h string) *Share {
 		Ports:      []*resource.Port{},
 		Remote:     []RemoteGroup{},
 	}
-	if host := s.hosts[h]; host != nil {
-		sh.Address = host.Spec.Address
+	sh.Address = ix.address(h)
+	for _, n := range ix.switchesOf(h) {
+		sh.Switches = append(sh.Switches, sharedSwitch(s.switches[n]))
 	}
-	switches := map[string]bool{}
-	for _, u := range ix.uplinksByHost[h] {
-		sh.Uplinks = append(sh.Uplinks, u)
-		switches[u.Spec.Switch] = true
-	}
+	sh.Uplinks = append(sh.Uplinks, ix.uplinksByHost[h]...)
 	for _, p := range ix.portsByHost[h] {
-		c := *p
-		c.Status = resource.PortStatus{OFPort: p.Status.OFPort}
-		if pg := s.pgs[p.Spec.PortGroup]; pg != nil {
-			c.Status.Switch = pg.Spec.Switch
-		}
-		sh.Ports = append(sh.Ports, &c)
+		sh.Ports = append(sh.Ports, ix.sharedPort(p))
 	}
-	for _, n := range ix.pgsByHost[h] {
+	for _, n := range ix.pgsOf(h) {
 		pg := s.pgs[n]
-		if pg == nil {
-			continue
-		}
-		c := *pg
-		c.Status = resource.PortGroupStatus{VNI: pg.Status.VNI}
-		sh.PortGroups = append(sh.PortGroups, &c)
-		switches[pg.Spec.Switch] = true
-		sw := s.switches[pg.Spec.Switch]
-		if sw == nil || !sw.Spec.Overlay.Tunneled() {
+		sh.PortGroups = append(sh.PortGroups, sharedPortGroup(pg))
+		if !ix.tunneled(n) {
 			continue
 		}
 		rg := RemoteGroup{PortGroup: n, Switch: pg.Spec.Switch, VNI: pg.Status.VNI, Hosts: []RemoteHost{}}
-		var cur *RemoteHost
-		// portsByPG is in port-name order; group by host in host order.
-		byHost := map[string][]string{}
-		for _, p := range ix.portsByPG[n] {
-			if p.Spec.Host != h {
-				byHost[p.Spec.Host] = append(byHost[p.Spec.Host], p.Spec.MAC)
-			}
-		}
 		for _, other := range ix.hostsByPG[n] {
-			macs, ok := byHost[other]
-			if !ok {
+			if other == h {
 				continue
 			}
-			rg.Hosts = append(rg.Hosts, RemoteHost{Host: other, MACs: macs})
-			cur = &rg.Hosts[len(rg.Hosts)-1]
-			if oh := s.hosts[other]; oh != nil {
-				cur.Address = oh.Spec.Address
+			if e, ok := ix.remoteEntry(n, other); ok {
+				rg.Hosts = append(rg.Hosts, e)
 			}
 		}
 		sh.Remote = append(sh.Remote, rg)
 	}
-	for _, n := range slices.Sorted(maps.Keys(switches)) {
-		if sw := s.switches[n]; sw != nil {
-			c := *sw
-			c.Status = resource.SwitchStatus{}
-			sh.Switches = append(sh.Switches, &c)
+	return sh
+}
+
+// The pieces of a share. Deltas are made of the same pieces, so that a
+// replica built from deltas is the share built at once.
+
+// address is host h's own VTEP ("" if h is unknown).
+func (ix *index) address(h string) string {
+	if host := ix.st.hosts[h]; host != nil {
+		return host.Spec.Address
+	}
+	return ""
+}
+
+// switchesOf returns the switches h takes part in, sorted.
+func (ix *index) switchesOf(h string) []string {
+	s := ix.st
+	var out []string
+	add := func(n string) {
+		if s.switches[n] != nil && !slices.Contains(out, n) {
+			out = append(out, n)
 		}
 	}
-	return sh
+	for _, u := range ix.uplinksByHost[h] {
+		add(u.Spec.Switch)
+	}
+	for _, n := range ix.pgsOf(h) {
+		add(s.pgs[n].Spec.Switch)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pgsOf returns the port groups h carries, sorted.
+func (ix *index) pgsOf(h string) []string {
+	var out []string
+	for _, n := range ix.pgsByHost[h] {
+		if ix.st.pgs[n] != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// groupsOf returns the port groups h carries that have a remote list
+// (overlay ones), sorted.
+func (ix *index) groupsOf(h string) []string {
+	var out []string
+	for _, n := range ix.pgsOf(h) {
+		if ix.tunneled(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// tunneled reports whether port group pg exists on an overlay switch.
+func (ix *index) tunneled(pg string) bool {
+	p := ix.st.pgs[pg]
+	if p == nil {
+		return false
+	}
+	sw := ix.st.switches[p.Spec.Switch]
+	return sw != nil && sw.Spec.Overlay.Tunneled()
+}
+
+// remoteEntry returns host h's entry in port group pg's remote list: its
+// VTEP and the MACs of its ports in the group, in port name order. ok is
+// false when h has no port in pg.
+func (ix *index) remoteEntry(pg, h string) (e RemoteHost, ok bool) {
+	for _, p := range ix.portsByHost[h] {
+		if p.Spec.PortGroup == pg {
+			e.MACs = append(e.MACs, p.Spec.MAC)
+		}
+	}
+	if e.MACs == nil {
+		return RemoteHost{}, false
+	}
+	e.Host, e.Address = h, ix.address(h)
+	return e, true
+}
+
+func sharedSwitch(sw *resource.Switch) *resource.Switch {
+	c := *sw
+	c.Status = resource.SwitchStatus{}
+	return &c
+}
+
+func sharedPortGroup(pg *resource.PortGroup) *resource.PortGroup {
+	c := *pg
+	c.Status = resource.PortGroupStatus{VNI: pg.Status.VNI}
+	return &c
+}
+
+func (ix *index) sharedPort(p *resource.Port) *resource.Port {
+	c := *p
+	c.Status = resource.PortStatus{OFPort: p.Status.OFPort}
+	if pg := ix.st.pgs[p.Spec.PortGroup]; pg != nil {
+		c.Status.Switch = pg.Spec.Switch
+	}
+	return &c
 }
 
 // affected returns the hosts whose share may differ between the old and

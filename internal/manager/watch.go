@@ -13,15 +13,29 @@ import (
 
 // Watch stream messages, one JSON object per line:
 //
-//	{"type":"snapshot","revision":R,"share":{...}}  the host's whole share at R
-//	{"type":"current","revision":R}                 the share the agent has (since=) is still current; R is when it last changed
-//	{"type":"keepalive","revision":R}               nothing new; R is the manager's revision
+//	{"type":"snapshot","revision":R,"share":{...}}        the host's whole share at R
+//	{"type":"delta","revision":R,"base":B,"delta":{...}}  what changed in the share at R
+//	{"type":"current","revision":R}                       the share the agent has (since=) is still current; R is when it last changed
+//	{"type":"keepalive","revision":R}                     nothing new; R is the manager's revision
 //
-// The first message is a snapshot or "current"; after that, a snapshot
-// whenever the share changes (intermediate ones may be skipped: each is
-// complete) and keepalives on an idle stream.
+// The first message is a snapshot, or "current" when the watch asked
+// since=S and the share has not changed since S. After that, every change
+// of the share is a delta (see Delta), in revision order and none skipped:
+// a delta applies to the share as the previous message left it (B is when
+// the share last changed before R, so the agent's revision is at least B
+// and below R). The manager sends a fresh snapshot instead if the agent
+// falls too far behind (maxQueued). Keepalives come on an idle stream.
+// Replica applies these messages; the client hands its callers complete
+// shares.
+//
+// A delta is made of the same pieces as a share: switches, port groups,
+// uplinks and ports, by name, and remote-list entries by port group and
+// host. Each changed piece is encoded once per change, whatever the number
+// of hosts receiving it, so a change to a port group spanning every host
+// costs one small line per host, not every host's whole share.
 const (
 	MsgSnapshot  = "snapshot"
+	MsgDelta     = "delta"
 	MsgCurrent   = "current"
 	MsgKeepalive = "keepalive"
 )
@@ -30,29 +44,44 @@ const (
 type Message struct {
 	Type     string `json:"type"`
 	Revision int64  `json:"revision"`
-	Share    *Share `json:"share,omitempty"`
+	Base     int64  `json:"base,omitempty"`  // deltas
+	Share    *Share `json:"share,omitempty"` // snapshots
+	Delta    *Delta `json:"delta,omitempty"` // deltas
 }
 
-// Watcher is one agent's open watch stream. Only the newest pending
-// snapshot is kept: a slow agent skips intermediate ones.
+// maxQueued bounds the bytes of messages waiting for one agent (about ten
+// whole shares of a host in 1,000-host port group); past it, they are
+// dropped and the agent gets a fresh snapshot instead.
+var maxQueued = 1 << 20
+
+// Watcher is one agent's open watch stream: the messages waiting to be
+// written, in order.
 type Watcher struct {
+	m      *Manager
 	host   string
 	mu     sync.Mutex
-	msg    []byte
-	msgRev int64
+	queue  [][]byte
+	queued int  // bytes in queue
+	resync bool // queue overflowed: send a snapshot next
 	notify chan struct{}
 	done   chan struct{}
 	once   sync.Once
 }
 
-func newWatcher(host string) *Watcher {
-	return &Watcher{host: host, notify: make(chan struct{}, 1), done: make(chan struct{})}
+func newWatcher(m *Manager, host string) *Watcher {
+	return &Watcher{m: m, host: host, notify: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-func (w *Watcher) send(rev int64, msg []byte) {
+// send queues msg, which the watcher owns from now on.
+func (w *Watcher) send(msg []byte) {
 	w.mu.Lock()
-	if rev >= w.msgRev {
-		w.msg, w.msgRev = msg, rev
+	switch {
+	case w.resync:
+	case w.queued > 0 && w.queued+len(msg) > maxQueued:
+		w.queue, w.queued, w.resync = nil, 0, true
+	default:
+		w.queue = append(w.queue, msg)
+		w.queued += len(msg)
 	}
 	w.mu.Unlock()
 	select {
@@ -67,18 +96,22 @@ func (w *Watcher) close() { w.once.Do(func() { close(w.done) }) }
 // it is shutting down, or the same host opened another stream.
 var ErrWatchClosed = errors.New("watch stream replaced or manager shutting down")
 
-// Next waits for the next message line to send. It returns nil, nil when
-// keepalive passes with nothing to send (the caller sends a keepalive).
-func (w *Watcher) Next(ctx context.Context, keepalive time.Duration) ([]byte, error) {
+// Next waits for the next message lines to send, in order; the caller
+// owns them. It returns nil, nil when keepalive passes with nothing to
+// send (the caller sends a keepalive).
+func (w *Watcher) Next(ctx context.Context, keepalive time.Duration) ([][]byte, error) {
 	t := time.NewTimer(keepalive)
 	defer t.Stop()
 	for {
 		w.mu.Lock()
-		msg := w.msg
-		w.msg = nil
+		msgs, resync := w.queue, w.resync
+		w.queue, w.queued = nil, 0
 		w.mu.Unlock()
-		if msg != nil {
-			return msg, nil
+		if resync {
+			return w.m.resnapshot(w)
+		}
+		if msgs != nil {
+			return msgs, nil
 		}
 		select {
 		case <-w.notify:
@@ -102,28 +135,44 @@ func (m *Manager) Watch(host string, since int64) (*Watcher, error) {
 		return nil, fmt.Errorf("%w: host %s (register it first)", ErrNotFound, host)
 	}
 	rev := m.rev
-	hash, msg := encodeSnapshot(m.ix.shareOf(host), rev)
-	w := newWatcher(host)
+	w := newWatcher(m, host)
 	m.hmu.Lock()
-	defer m.hmu.Unlock()
 	r := m.runtime(host)
 	if r.watcher != nil {
 		r.watcher.close()
 	}
 	r.watcher = w
-	if hash == r.lastHash && r.sentRev != 0 {
-		r.target = r.sentRev
-	} else {
-		r.target = rev
+	if !r.tracked {
+		// The share may have changed at any revision so far.
+		r.target, r.tracked = rev, true
 	}
-	r.lastHash, r.sentRev = hash, r.target
-	if since > 0 && since >= r.target && since <= rev {
-		w.send(r.target, fmt.Appendf(nil, `{"type":%q,"revision":%d}`+"\n", MsgCurrent, r.target))
-	} else {
-		w.send(rev, msg)
-	}
+	target := r.target
 	r.lastHeartbeat = time.Now()
+	m.hmu.Unlock()
+	if since > 0 && since >= target && since <= rev {
+		w.send(fmt.Appendf(nil, `{"type":%q,"revision":%d}`+"\n", MsgCurrent, target))
+	} else {
+		w.send(encodeSnapshot(m.ix.shareOf(host), rev))
+	}
 	return w, nil
+}
+
+// resnapshot replaces what w has queued with a snapshot of the current
+// share, for an agent that fell behind.
+func (m *Manager) resnapshot(w *Watcher) ([][]byte, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	msg := encodeSnapshot(m.ix.shareOf(w.host), m.rev)
+	m.hmu.Lock()
+	defer m.hmu.Unlock()
+	if r := m.rt[w.host]; r == nil || r.watcher != w {
+		return nil, ErrWatchClosed
+	}
+	// Commits wait for m.mu, so nothing newer than msg was queued.
+	w.mu.Lock()
+	w.queue, w.queued, w.resync = nil, 0, false
+	w.mu.Unlock()
+	return [][]byte{msg}, nil
 }
 
 // Unwatch forgets w when its stream ends.

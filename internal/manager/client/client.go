@@ -241,15 +241,20 @@ func (c *Client) Heartbeat(ctx context.Context, host string) error {
 	return err
 }
 
-// Watch opens host's watch stream and calls fn with every message
-// (snapshots, "current" and keepalives) until ctx ends, the stream breaks
-// or fn returns an error. since is the revision of the share the agent
-// already has (0 for none). It returns ctx.Err() when ctx ends; any other
-// return means the caller should reconnect, with since set to the last
-// revision it applied.
-func (c *Client) Watch(ctx context.Context, host string, since int64, fn func(manager.Message) error) error {
+// Watch opens host's watch stream and calls fn with every message until
+// ctx ends, the stream breaks or fn returns an error. since and have are
+// the revision and the share the agent already has (0 and nil for none;
+// without have, since is not used). Watch applies deltas itself: every
+// message but keepalives reaches fn with Share set to the complete share
+// after it (which fn must treat as read-only: later shares share objects
+// with it). It returns ctx.Err() when ctx ends; any other return means the
+// caller should reconnect with the last share it got and its revision, or
+// from scratch after manager.ErrOutOfSync.
+func (c *Client) Watch(ctx context.Context, host string, since int64, have *manager.Share, fn func(manager.Message) error) error {
+	rep := manager.NewReplica(host)
 	p := objPath(resource.KindHost, host) + "/watch"
-	if since > 0 {
+	if since > 0 && have != nil {
+		rep.Reset(since, have)
 		p += "?since=" + strconv.FormatInt(since, 10)
 	}
 	resp, err := c.request(ctx, http.MethodGet, p, nil, nil)
@@ -263,6 +268,12 @@ func (c *Client) Watch(ctx context.Context, host string, since int64, fn func(ma
 		var msg manager.Message
 		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
 			return fmt.Errorf("decoding a watch message: %w", err)
+		}
+		if msg.Type != manager.MsgKeepalive {
+			if err := rep.Apply(&msg); err != nil {
+				return err
+			}
+			msg.Share = rep.Share()
 		}
 		if err := fn(msg); err != nil {
 			return err
