@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Match is a key and a mask. Key bits that the mask wildcards are always
@@ -53,57 +54,61 @@ var ErrPrereq = errors.New("missing prerequisite")
 // udp_src and icmp_type all live in TpSrc) are alternatives: the bits are
 // valid if any of them fits.
 func (m *Match) Validate() error {
-	for i := range fields {
-		f := &fields[i]
+	for _, group := range sharing() {
+		f := group[0]
 		member := memberBits(&m.Mask, f)
-		if member == 0 || seenMember(f) {
+		if member == 0 {
 			continue
 		}
 		var covered uint64
-		var firstErr error
-		for j := range fields {
-			o := &fields[j]
-			if o.off != f.off || o.size != f.size {
-				continue
-			}
+		var firstBad *Field // the first sharing field that failed, for the error
+		for _, o := range group {
 			bits := o.memberMask() & member
 			if bits == 0 {
 				continue
 			}
-			if err := m.checkPrereq(o); err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				continue
-			}
-			if !o.Maskable && bits != o.memberMask() {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("field %s cannot be masked", o.Name)
+			if !m.prereqsMet(o) || (!o.Maskable && bits != o.memberMask()) {
+				if firstBad == nil {
+					firstBad = o
 				}
 				continue
 			}
 			covered |= bits
 		}
 		if covered != member {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("bits of %s match nothing", f.Name)
+			// Only now, on failure, build the message (Validate runs for
+			// every flow added, so success must not allocate).
+			switch {
+			case firstBad == nil:
+				return fmt.Errorf("bits of %s match nothing", f.Name)
+			case !m.prereqsMet(firstBad):
+				return m.checkPrereq(firstBad)
+			default:
+				return fmt.Errorf("field %s cannot be masked", firstBad.Name)
 			}
-			return firstErr
 		}
 	}
 	return nil
 }
 
-// seenMember reports whether an earlier field in the registry has the same
-// key member as f, so Validate checks each member once.
-func seenMember(f *Field) bool {
-	for i := range fields[:f.ID] {
-		if fields[i].off == f.off && fields[i].size == f.size {
-			return true
+// sharing returns the fields grouped by the key member they live in, in
+// registry order (computed once: Validate runs for every flow added).
+var sharing = sync.OnceValue(func() [][]*Field {
+	var groups [][]*Field
+	at := map[[2]uintptr]int{}
+	for i := range fields {
+		f := &fields[i]
+		k := [2]uintptr{f.off, f.size}
+		j, ok := at[k]
+		if !ok {
+			j = len(groups)
+			at[k] = j
+			groups = append(groups, nil)
 		}
+		groups[j] = append(groups[j], f)
 	}
-	return false
-}
+	return groups
+})
 
 // memberMask is the set of bits of f within its key member; byte-array
 // members (MACs, IPv6) count as one bit, set when any byte is examined.
@@ -132,6 +137,9 @@ func memberBits(mask *Mask, f *Field) uint64 {
 }
 
 func (m *Match) checkPrereq(f *Field) error {
+	if m.prereqsMet(f) {
+		return nil
+	}
 	p := &f.Prereq
 	if p.VLAN {
 		if m.Mask.VLANs[0].TCI&TCIPresent == 0 || m.Key.VLANs[0].TCI&TCIPresent == 0 {
@@ -150,9 +158,29 @@ func (m *Match) checkPrereq(f *Field) error {
 	return nil
 }
 
+// prereqsMet is checkPrereq without the error (Validate and printing ask
+// it for every field sharing bits with a matched one, so it must not
+// allocate).
+func (m *Match) prereqsMet(f *Field) bool {
+	p := &f.Prereq
+	if p.VLAN && (m.Mask.VLANs[0].TCI&TCIPresent == 0 || m.Key.VLANs[0].TCI&TCIPresent == 0) {
+		return false
+	}
+	if len(p.EthTypes) > 0 && (m.Mask.EthType != 0xffff || !contains(p.EthTypes, m.Key.EthType)) {
+		return false
+	}
+	if len(p.Protos) > 0 && (m.Mask.NwProto != 0xff || !contains(p.Protos, m.Key.NwProto)) {
+		return false
+	}
+	if len(p.ICMPv6Type) > 0 && (m.Mask.TpSrc&0xff != 0xff || !contains(p.ICMPv6Type, uint8(m.Key.TpSrc))) {
+		return false
+	}
+	return true
+}
+
 // PrereqsMet reports whether m satisfies f's prerequisites, so f may be
 // matched (or printed as the name of the bits it shares with other fields).
-func (m *Match) PrereqsMet(f *Field) bool { return m.checkPrereq(f) == nil }
+func (m *Match) PrereqsMet(f *Field) bool { return m.prereqsMet(f) }
 
 // CheckPrereq returns an error (wrapping ErrPrereq) that names what m lacks
 // for f's prerequisites, or nil.

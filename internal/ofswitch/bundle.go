@@ -21,7 +21,13 @@ type bundleKey struct {
 type bundle struct {
 	flags  uint16
 	closed bool
-	msgs   [][]byte
+	msgs   []bundled
+}
+
+// bundled is one message of a bundle; flow_mods are kept decoded.
+type bundled struct {
+	raw []byte
+	fm  *openflow.FlowMod
 }
 
 // experimenter handles OFPT_EXPERIMENTER: ONF bundle control and add.
@@ -51,10 +57,15 @@ func (s *Switch) experimenter(c *channel.Conn, xid uint32, msg []byte) ([][]byte
 			return nil, openflow.BundleErr(openflow.BundleFailedMsgTooMany, "bundle %d holds %d messages", m.BundleID, len(b.msgs))
 		}
 		// Check the message now, so errors name it as they arrive.
-		if err := s.checkBundled(m.Message); err != nil {
+		fm, err := s.checkBundled(m.Message)
+		if err != nil {
 			return nil, err
 		}
-		b.msgs = append(b.msgs, append([]byte(nil), m.Message...))
+		e := bundled{fm: fm}
+		if fm == nil {
+			e.raw = append([]byte(nil), m.Message...)
+		}
+		b.msgs = append(b.msgs, e)
 		return nil, nil
 	case openflow.BundleControl:
 		k := bundleKey{c, m.BundleID}
@@ -94,22 +105,25 @@ func (s *Switch) experimenter(c *channel.Conn, xid uint32, msg []byte) ([][]byte
 	return nil, &openflow.Error{Type: openflow.ETBadRequest, Code: openflow.BadRequestBadExpType, Msg: "unsupported experimenter message"}
 }
 
-// checkBundled decodes a message added to a bundle.
-func (s *Switch) checkBundled(msg []byte) error {
+// checkBundled checks a message added to a bundle and returns it decoded
+// if it is a flow_mod.
+func (s *Switch) checkBundled(msg []byte) (*openflow.FlowMod, error) {
 	switch msg[1] {
 	case openflow.TypeFlowMod:
 		fm, err := openflow.DecodeFlowMod(msg)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if fm.Command <= openflow.FlowModifyStrict {
-			return s.checkRefs(&fm.Instructions)
+			if err := s.checkRefs(&fm.Instructions); err != nil {
+				return nil, err
+			}
 		}
-		return nil
+		return &fm, nil
 	case openflow.TypePortMod, openflow.TypeGroupMod, openflow.TypePacketOut:
-		return nil
+		return nil, nil
 	}
-	return openflow.BundleErr(openflow.BundleFailedMsgUnsup, "message type %d cannot be bundled", msg[1])
+	return nil, openflow.BundleErr(openflow.BundleFailedMsgUnsup, "message type %d cannot be bundled", msg[1])
 }
 
 // Closed implements channel.Closer: it discards the bundles a closed
@@ -132,20 +146,14 @@ func (s *Switch) Closed(c *channel.Conn) {
 // is not implemented. The caller holds s.mu.
 func (s *Switch) commit(b *bundle) error {
 	var adds []*flow.Rule
-	var rest [][]byte
+	var rest []bundled
 	for _, m := range b.msgs {
-		if m[1] == openflow.TypeFlowMod {
-			fm, err := openflow.DecodeFlowMod(m)
-			if err != nil {
-				return err
+		if fm := m.fm; fm != nil && fm.Command == openflow.FlowAdd && len(rest) == 0 {
+			if fm.BufferID != openflow.NoBuffer || fm.TableID >= flow.MaxTables {
+				return s.applyFlowMod(fm) // reports the error
 			}
-			if fm.Command == openflow.FlowAdd && len(rest) == 0 {
-				if fm.BufferID != openflow.NoBuffer || fm.TableID >= flow.MaxTables {
-					return s.applyFlowMod(&fm) // reports the error
-				}
-				adds = append(adds, fm.Rule())
-				continue
-			}
+			adds = append(adds, fm.Rule())
+			continue
 		}
 		rest = append(rest, m)
 	}
@@ -156,20 +164,17 @@ func (s *Switch) commit(b *bundle) error {
 	}
 	for _, m := range rest {
 		var err error
-		switch m[1] {
-		case openflow.TypeFlowMod:
-			var fm openflow.FlowMod
-			if fm, err = openflow.DecodeFlowMod(m); err == nil {
-				err = s.applyFlowMod(&fm)
-			}
-		case openflow.TypeGroupMod:
-			err = s.groupModLocked(m)
-		case openflow.TypePortMod:
+		switch {
+		case m.fm != nil:
+			err = s.applyFlowMod(m.fm)
+		case m.raw[1] == openflow.TypeGroupMod:
+			err = s.groupModLocked(m.raw)
+		case m.raw[1] == openflow.TypePortMod:
 			s.mu.Unlock()
-			err = s.portMod(m)
+			err = s.portMod(m.raw)
 			s.mu.Lock()
-		case openflow.TypePacketOut:
-			err = s.packetOut(m)
+		case m.raw[1] == openflow.TypePacketOut:
+			err = s.packetOut(m.raw)
 		}
 		if err != nil {
 			return openflow.BundleErr(openflow.BundleFailedMsgFailed, "bundled message failed: %v", err)

@@ -23,7 +23,7 @@ import (
 // rig is a bridge with in-memory ports p1..p3, its OpenFlow switch and a
 // controller connection to it.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	b     *bridge.Bridge
 	sw    *Switch
 	ports map[string]*porttest.Port
@@ -31,7 +31,7 @@ type rig struct {
 	sock  string
 }
 
-func newRig(t *testing.T, cfg Config, bcfg bridge.Config) *rig {
+func newRig(t testing.TB, cfg Config, bcfg bridge.Config) *rig {
 	t.Helper()
 	r := &rig{t: t, ports: map[string]*porttest.Port{}}
 	open := func(spec bridge.PortSpec) (datapath.Port, error) {
@@ -65,13 +65,13 @@ func newRig(t *testing.T, cfg Config, bcfg bridge.Config) *rig {
 
 // client is a minimal OpenFlow controller built on the codec.
 type client struct {
-	t   *testing.T
+	t   testing.TB
 	c   net.Conn
 	xid uint32
 	buf []byte
 }
 
-func dial(t *testing.T, path string) *client {
+func dial(t testing.TB, path string) *client {
 	t.Helper()
 	c, err := net.Dial("unix", path)
 	if err != nil {

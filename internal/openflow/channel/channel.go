@@ -621,7 +621,7 @@ func (ch *Channel) newConn(nc net.Conn, kind, name string, d *dialer, l *listene
 		nc:          nc,
 		d:           d,
 		l:           l,
-		out:         make(chan []byte, QueueLen),
+		kick:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		role:        openflow.RoleEqual,
 		async:       openflow.DefaultAsyncConfig(),

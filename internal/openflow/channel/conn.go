@@ -23,7 +23,12 @@ type Conn struct {
 	d      *dialer   // the controller target this connection is for, or nil
 	l      *listener // the listener that accepted it, or nil
 
-	out       chan []byte // nil asks the writer to flush and close
+	wmu       sync.Mutex // serializes writes to w (reader replies, writer's async messages)
+	w         *bufio.Writer
+	qmu       sync.Mutex    // guards queue and closing
+	queue     [][]byte      // async messages for the writer, at most QueueLen
+	closing   bool          // the writer is to flush and close
+	kick      chan struct{} // (1-buffered) the writer has work
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error        // why the writer closes on nil; set before queuing nil
@@ -102,26 +107,78 @@ func (c *Conn) Send(msg []byte) {
 }
 
 func (c *Conn) enqueueAsync(msg []byte) {
-	select {
-	case c.out <- msg:
-	default:
+	c.qmu.Lock()
+	if len(c.queue) >= QueueLen {
+		c.qmu.Unlock()
 		c.smu.Lock()
 		c.dropped++
 		c.smu.Unlock()
+		return
 	}
+	c.queue = append(c.queue, msg)
+	c.qmu.Unlock()
+	c.wakeWriter()
+}
+
+func (c *Conn) wakeWriter() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// drainLocked writes the queued async messages to w (not flushing);
+// c.wmu must be held. Writing them before a reply keeps the order in
+// which they were sent: a flow-removed that a delete caused reaches the
+// controller before the reply to a later barrier.
+func (c *Conn) drainLocked(probe time.Duration) (closing bool, err error) {
+	c.qmu.Lock()
+	q, closing := c.queue, c.closing
+	c.queue = nil
+	c.qmu.Unlock()
+	for _, m := range q {
+		if err := c.write(c.w, m, probe, false); err != nil {
+			return closing, err
+		}
+	}
+	return closing, nil
 }
 
 var errClosed = errors.New("connection closed")
 
 // enqueueReply queues a reply, waiting for room: replies are never
 // dropped.
+//
+// The reader writes replies itself (no hand-off to the writer goroutine,
+// which would add two wake-ups to every request's round trip: ovs-ofctl
+// add-flows waits for a barrier reply after each flow_mod) and flushes
+// them when it has no more input to handle. A peer that does not read
+// blocks the reader, as it should.
 func (c *Conn) enqueueReply(msg []byte) error {
 	select {
-	case c.out <- msg:
-		return nil
 	case <-c.done:
 		return errClosed
+	default:
 	}
+	if msg == nil {
+		c.qmu.Lock()
+		c.closing = true
+		c.qmu.Unlock()
+		c.wakeWriter()
+		return nil
+	}
+	probe := c.ch.probeInterval()
+	c.wmu.Lock()
+	_, err := c.drainLocked(probe)
+	if err == nil {
+		err = c.write(c.w, msg, probe, false)
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		c.close(err)
+		return errClosed
+	}
+	return nil
 }
 
 // flushAndClose has the writer send what is queued and then close the
@@ -155,6 +212,7 @@ func (c *Conn) nextXid() uint32 { return c.xid.Add(1) }
 func (c *Conn) serve() {
 	defer c.ch.connDone(c)
 	c.lastRx.Store(time.Now().UnixNano())
+	c.w = bufio.NewWriterSize(c.nc, 32<<10)
 	wdone := make(chan struct{})
 	go func() {
 		defer close(wdone)
@@ -194,6 +252,12 @@ func (c *Conn) readLoop() error {
 	}
 	c.helloDone(v)
 	for {
+		if r.Buffered() == 0 {
+			// About to wait for input: send the replies written so far.
+			if err := c.flushReplies(); err != nil {
+				return err
+			}
+		}
 		msg, err = openflow.ReadMessage(r, msg[:0])
 		if err != nil {
 			return err
@@ -488,23 +552,43 @@ func truncatePacketIn(msg []byte, max uint16) []byte {
 	return m
 }
 
+// flushReplies writes out the replies the reader has buffered.
+func (c *Conn) flushReplies() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.w.Buffered() == 0 {
+		return nil
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout(c.ch.probeInterval())))
+	if err := c.w.Flush(); err != nil {
+		c.close(fmt.Errorf("writing: %w", err))
+		return err
+	}
+	return nil
+}
+
 func (c *Conn) writeLoop() {
-	w := bufio.NewWriterSize(c.nc, 32<<10)
+	w := c.w
 	probe := c.ch.probeInterval()
 	tick := time.NewTicker(probe / 4)
 	defer tick.Stop()
 	var probedAt int64
 	for {
 		select {
-		case m := <-c.out:
-			if m == nil {
+		case <-c.kick:
+			c.wmu.Lock()
+			closing, err := c.drainLocked(probe)
+			if err == nil {
 				c.nc.SetWriteDeadline(time.Now().Add(writeTimeout(probe)))
-				w.Flush()
+				err = w.Flush()
+			}
+			c.wmu.Unlock()
+			if closing {
 				c.close(c.closeErr)
 				return
 			}
-			if err := c.write(w, m, probe); err != nil {
-				c.close(err)
+			if err != nil {
+				c.close(fmt.Errorf("writing: %w", err))
 				return
 			}
 		case <-tick.C:
@@ -520,7 +604,10 @@ func (c *Conn) writeLoop() {
 			}
 			if idle >= probe && probedAt != last && c.isReady() {
 				probedAt = last
-				if err := c.write(w, openflow.Echo{}.Encode(c.nextXid()), probe); err != nil {
+				c.wmu.Lock()
+				err := c.write(w, openflow.Echo{}.Encode(c.nextXid()), probe, true)
+				c.wmu.Unlock()
+				if err != nil {
 					c.close(err)
 					return
 				}
@@ -532,7 +619,8 @@ func (c *Conn) writeLoop() {
 }
 
 // write sends m, flushing when nothing else is queued.
-func (c *Conn) write(w *bufio.Writer, m []byte, probe time.Duration) error {
+// write writes m to w, and flushes w if flush; c.wmu must be held.
+func (c *Conn) write(w *bufio.Writer, m []byte, probe time.Duration, flush bool) error {
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout(probe)))
 	if _, err := w.Write(m); err != nil {
 		return fmt.Errorf("writing: %w", err)
@@ -540,7 +628,7 @@ func (c *Conn) write(w *bufio.Writer, m []byte, probe time.Duration) error {
 	c.smu.Lock()
 	c.tx[typeName(m[1])]++
 	c.smu.Unlock()
-	if len(c.out) == 0 {
+	if flush {
 		if err := w.Flush(); err != nil {
 			return fmt.Errorf("writing: %w", err)
 		}
