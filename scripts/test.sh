@@ -28,7 +28,7 @@ go test -count=1 -timeout 20m ./...
 echo "== go test -race (the concurrent parts)"
 go test -race -count=1 -timeout 10m ./internal/cache ./internal/pipeline ./internal/datapath \
     ./internal/classifier ./internal/agent ./internal/bridge ./internal/ofswitch ./internal/openflow/channel \
-    ./internal/feature/meter
+    ./internal/feature/meter ./internal/datapath/tunnel
 
 if [ "${CI:-}" = true ] || [ "${FUZZ:-}" = 1 ]; then
     fuzztime=${FUZZTIME:-45s}
@@ -38,7 +38,8 @@ if [ "${CI:-}" = true ] || [ "${FUZZ:-}" = 1 ]; then
         "FuzzDecodeMeterMod ./internal/openflow" "FuzzDecodeStats ./internal/openflow" \
         "FuzzDecodeConfig ./internal/openflow" "FuzzDecodeTableFeatures ./internal/openflow" \
         "FuzzDecodeBundle ./internal/openflow" "FuzzDecodeRoleAndAsync ./internal/openflow" \
-        "FuzzSegment ./internal/datapath/gso"; do
+        "FuzzSegment ./internal/datapath/gso" "FuzzDecapVXLAN ./internal/datapath/tunnel" \
+        "FuzzDecapGeneve ./internal/datapath/tunnel"; do
         set -- $target
         echo "== fuzz $1 ($fuzztime)"
         go test -run '^$' -fuzz "^$1\$" -fuzztime "$fuzztime" "$2"

@@ -19,6 +19,8 @@ func (c *cli) portCmd() *cobra.Command {
   afpacket  an existing interface (a NIC, a veth end, a VM's tap), the default
   tap       a new tap device whose file side the switch holds
   internal  a new interface the host addresses, reaching the switch through it
+  vxlan     a VXLAN tunnel (RFC 7348) to --remote-ip; no interface, the name is the port's
+  geneve    a Geneve tunnel (RFC 8926) to --remote-ip; likewise
 
 VLAN modes: --vlan N (access port of VLAN N), --trunk LIST (trunk of the listed
 VLANs, with --native-vlan N for untagged frames), --qinq N (QinQ port pushing
@@ -54,27 +56,49 @@ func (c *cli) portAddCmd() *cobra.Command {
 	var v vlanFlags
 	var typ string
 	var ofport uint32
+	var remoteIP, localIP, key string
+	var dstPort int
 	cmd := &cobra.Command{
 		Use:   "add BR IFACE",
 		Short: "Add a port to a bridge",
 		Long: `Add a port to a bridge. For the default type, afpacket, the interface must
 exist; tap and internal ports create it (and remove it when the port goes).
-The OpenFlow port number is the lowest free one unless --ofport gives it.`,
+The OpenFlow port number is the lowest free one unless --ofport gives it.
+
+A vxlan or geneve port is a tunnel to --remote-ip over UDP (4789 and 6081,
+or --dst-port), bound to --local-ip if given. Its VNI is --key N (default 0),
+or --key flow: the VNI is the packet's tun_id, which flows set with
+set_field:N->tun_id and match on receive. Tunnels carry inner frames up to the
+underlay MTU less 36 bytes (an inner IP MTU of 1450 on a 1500-byte underlay);
+longer ones are dropped and counted as "tunnel-mtu" in dvs stats.`,
 		Example: `  dvs port add br0 veth1 --vlan 10
   dvs port add br0 eth1 --trunk 10,20-30 --native-vlan 10
   dvs port add br0 vm1 --type tap --vlan 20 --ofport 20
   dvs port add br0 br0-int --type internal
-  dvs port add br0 eth2 --qinq 100`,
+  dvs port add br0 eth2 --qinq 100
+  dvs port add br0 vx1 --type vxlan --remote-ip 203.0.113.2 --key 100
+  dvs port add br0 gnv1 --type geneve --remote-ip 203.0.113.2 --local-ip 203.0.113.1 --key flow`,
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: c.completeBridgeIface,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch typ {
 			case "afpacket", "tap", "internal":
+				if remoteIP != "" || localIP != "" || key != "" || dstPort != 0 {
+					return usagef("--remote-ip, --local-ip, --key and --dst-port are for --type vxlan or geneve")
+				}
+			case "vxlan", "geneve":
+				if remoteIP == "" {
+					return usagef("a %s port needs --remote-ip", typ)
+				}
+				if len(args[1]) > 15 {
+					return usagef("port name %q: at most 15 characters", args[1])
+				}
 			default:
-				return usagef("--type must be afpacket, tap or internal, not %q", typ)
+				return usagef("--type must be afpacket, tap, internal, vxlan or geneve, not %q", typ)
 			}
 			spec := api.PortSpec{Name: args[1], Type: typ, OFPort: ofport, VLAN: v.vlan, Trunks: v.trunk,
-				Native: v.native, QinQ: v.qinq, NoFlood: v.noFlood, ReflectiveRelay: v.relay, MACLimit: v.macLimit}
+				Native: v.native, QinQ: v.qinq, NoFlood: v.noFlood, ReflectiveRelay: v.relay, MACLimit: v.macLimit,
+				RemoteIP: remoteIP, LocalIP: localIP, Key: key, DstPort: dstPort}
 			if err := v.checkZero(cmd); err != nil {
 				return err
 			}
@@ -92,7 +116,11 @@ The OpenFlow port number is the lowest free one unless --ofport gives it.`,
 	v.register(cmd)
 	cmd.Flags().StringVar(&typ, "type", "afpacket", "port type: afpacket, tap or internal")
 	cmd.Flags().Uint32Var(&ofport, "ofport", 0, "OpenFlow port number (0 = the lowest free)")
-	cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"afpacket", "tap", "internal"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.Flags().StringVar(&remoteIP, "remote-ip", "", "vxlan/geneve: the remote tunnel endpoint (IPv4)")
+	cmd.Flags().StringVar(&localIP, "local-ip", "", "vxlan/geneve: the local address to bind (default: any)")
+	cmd.Flags().StringVar(&key, "key", "", `vxlan/geneve: the VNI (0-16777215, default 0) or "flow" (from tun_id)`)
+	cmd.Flags().IntVar(&dstPort, "dst-port", 0, "vxlan/geneve: the UDP port (default 4789 for vxlan, 6081 for geneve)")
+	cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"afpacket", "tap", "internal", "vxlan", "geneve"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -248,6 +276,19 @@ func (c *cli) portShowCmd() *cobra.Command {
 			}
 			kv = append(kv, "flood", yesNo(!p.Spec.NoFlood), "reflective relay", yesNo(p.Spec.ReflectiveRelay),
 				"MAC limit", limit)
+			if p.Type == "vxlan" || p.Type == "geneve" {
+				local, k, port := p.Spec.LocalIP, p.Spec.Key, p.Spec.DstPort
+				if local == "" {
+					local = "any"
+				}
+				if k == "" {
+					k = "0"
+				}
+				if port == 0 {
+					port = map[string]int{"vxlan": 4789, "geneve": 6081}[p.Type]
+				}
+				kv = append(kv, "remote IP", p.Spec.RemoteIP, "local IP", local, "key", k, "UDP port", port)
+			}
 			section(c.stdout, "Port "+p.Name, kv...)
 			s := p.Stats
 			section(c.stdout, "Counters",

@@ -39,6 +39,10 @@ const (
 	PopMPLS
 	// SetMPLS writes LSE under LSEMask into the outermost label stack entry.
 	SetMPLS
+	// SetTunnel sets the packet's tunnel ID (the VNI a tunnel port with
+	// key=flow encapsulates it with) to TunID. It changes metadata, not the
+	// frame.
+	SetTunnel
 )
 
 // Action is one step of a datapath action list.
@@ -56,6 +60,7 @@ type Action struct {
 	Field    flow.FieldID
 	Port     uint32 // Output; Meter id
 	Cookie   uint64 // Controller: the cookie of the rule that sent it
+	TunID    uint64 // SetTunnel
 	Metadata uint64 // Controller: the pipeline metadata at that point
 	Value    flow.Value
 	Mask     flow.Value
@@ -84,23 +89,27 @@ func (r PacketInReason) String() string {
 type DropReason uint8
 
 const (
-	DropNone        DropReason = iota
-	DropNoMatch                // table miss with no miss rule
-	DropRule                   // a rule with no output actions
-	DropVLAN                   // NORMAL: VLAN not allowed on the port
-	DropHairpin                // NORMAL: destination is the input port
-	DropSourceMAC              // NORMAL: multicast source MAC
-	DropInvalidTTL             // dec_ttl reached zero
-	DropPortDown               // the only output port is down
-	DropUnknownPort            // input port not (or no longer) on the bridge
-	DropLoop                   // too many resubmits or group chaining
-	DropUnsupported            // an action the datapath cannot run
-	DropMalformed              // a header (IP, ARP) is truncated or invalid
-	DropMeter                  // over a meter's rate
-	DropNoOutput               // pipeline ended without output
-	DropRunt                   // shorter than an Ethernet header
-	DropOversize               // longer than the input port's MTU allows
-	DropTags                   // more VLAN tags than the switch handles (2)
+	DropNone         DropReason = iota
+	DropNoMatch                 // table miss with no miss rule
+	DropRule                    // a rule with no output actions
+	DropVLAN                    // NORMAL: VLAN not allowed on the port
+	DropHairpin                 // NORMAL: destination is the input port
+	DropSourceMAC               // NORMAL: multicast source MAC
+	DropInvalidTTL              // dec_ttl reached zero
+	DropPortDown                // the only output port is down
+	DropUnknownPort             // input port not (or no longer) on the bridge
+	DropLoop                    // too many resubmits or group chaining
+	DropUnsupported             // an action the datapath cannot run
+	DropMalformed               // a header (IP, ARP) is truncated or invalid
+	DropMeter                   // over a meter's rate
+	DropNoOutput                // pipeline ended without output
+	DropRunt                    // shorter than an Ethernet header
+	DropOversize                // longer than the input port's MTU allows
+	DropTags                    // more VLAN tags than the switch handles (2)
+	DropTunnelMTU               // too big for a tunnel's underlay once encapsulated
+	DropTunnelSource            // a tunnel datagram from an address no tunnel port has as its remote
+	DropTunnelVNI               // a tunnel datagram whose VNI is not its port's key
+	DropTunnelHeader            // a tunnel datagram with a malformed or unsupported header
 	numDropReasons
 )
 
@@ -108,23 +117,27 @@ const (
 const NumDropReasons = int(numDropReasons)
 
 var dropNames = [...]string{
-	DropNone:        "none",
-	DropNoMatch:     "no-match",
-	DropRule:        "rule",
-	DropVLAN:        "vlan",
-	DropHairpin:     "hairpin",
-	DropSourceMAC:   "source-mac",
-	DropInvalidTTL:  "invalid-ttl",
-	DropPortDown:    "port-down",
-	DropUnknownPort: "unknown-port",
-	DropLoop:        "loop",
-	DropUnsupported: "unsupported",
-	DropMalformed:   "malformed",
-	DropMeter:       "meter",
-	DropNoOutput:    "no-output",
-	DropRunt:        "runt",
-	DropOversize:    "oversize",
-	DropTags:        "too-many-tags",
+	DropNone:         "none",
+	DropNoMatch:      "no-match",
+	DropRule:         "rule",
+	DropVLAN:         "vlan",
+	DropHairpin:      "hairpin",
+	DropSourceMAC:    "source-mac",
+	DropInvalidTTL:   "invalid-ttl",
+	DropPortDown:     "port-down",
+	DropUnknownPort:  "unknown-port",
+	DropLoop:         "loop",
+	DropUnsupported:  "unsupported",
+	DropMalformed:    "malformed",
+	DropMeter:        "meter",
+	DropNoOutput:     "no-output",
+	DropRunt:         "runt",
+	DropOversize:     "oversize",
+	DropTags:         "too-many-tags",
+	DropTunnelMTU:    "tunnel-mtu",
+	DropTunnelSource: "tunnel-unknown-source",
+	DropTunnelVNI:    "tunnel-vni",
+	DropTunnelHeader: "tunnel-header",
 }
 
 func (r DropReason) String() string {
@@ -172,6 +185,8 @@ func (a *Action) String() string {
 		return fmt.Sprintf("push_mpls(eth_type=0x%04x,%s)", a.EthType, formatLSE(a.LSE))
 	case PopMPLS:
 		return fmt.Sprintf("pop_mpls(eth_type=0x%04x)", a.EthType)
+	case SetTunnel:
+		return fmt.Sprintf("set_tunnel(tun_id=0x%x)", a.TunID)
 	case SetMPLS:
 		if a.LSEMask == ^uint32(0) {
 			return "set_mpls(" + formatLSE(a.LSE) + ")"

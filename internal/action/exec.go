@@ -76,6 +76,8 @@ func Execute(p *packet.Packet, acts []Action, out Outputter) DropReason {
 				lay.compute(p.Data())
 			}
 			setField(p, &lay, a)
+		case SetTunnel:
+			p.Tun.ID = a.TunID
 		case Controller:
 			out.Controller(p, a)
 		case Drop:

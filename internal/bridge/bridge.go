@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/dvs-project/dvs/internal/cache"
 	"github.com/dvs-project/dvs/internal/datapath"
 	"github.com/dvs-project/dvs/internal/datapath/netlinkmon"
+	"github.com/dvs-project/dvs/internal/datapath/tunnel"
 	"github.com/dvs-project/dvs/internal/feature/l2"
 	"github.com/dvs-project/dvs/internal/feature/vlan"
 	"github.com/dvs-project/dvs/internal/flow"
@@ -47,7 +50,13 @@ const (
 	TypeAFPacket = "afpacket"
 	TypeTap      = "tap"
 	TypeInternal = "internal"
+	TypeVXLAN    = "vxlan"
+	TypeGeneve   = "geneve"
 )
+
+// IsTunnel reports whether typ is an overlay tunnel port type (a port of
+// the bridge itself, with no kernel interface).
+func IsTunnel(typ string) bool { return typ == TypeVXLAN || typ == TypeGeneve }
 
 // PortSpec is a port's desired configuration.
 type PortSpec struct {
@@ -63,6 +72,58 @@ type PortSpec struct {
 	NoFlood         bool   `json:"no_flood,omitempty"`
 	ReflectiveRelay bool   `json:"reflective_relay,omitempty"`
 	MACLimit        int    `json:"mac_limit,omitempty"`
+
+	// Tunnel options (types vxlan and geneve). RemoteIP is required;
+	// LocalIP is the address to bind (default: any); Key is a VNI
+	// (0-16777215, default 0) or "flow" (the VNI is the packet's tun_id);
+	// DstPort is the UDP port (default 4789 for vxlan, 6081 for geneve).
+	RemoteIP string `json:"remote_ip,omitempty"`
+	LocalIP  string `json:"local_ip,omitempty"`
+	Key      string `json:"key,omitempty"`
+	DstPort  int    `json:"dst_port,omitempty"`
+}
+
+// TunnelConfig validates the spec's tunnel options and returns them (for
+// a tunnel port type), or rejects tunnel options on another type.
+func (s *PortSpec) TunnelConfig() (tunnel.Config, error) {
+	if !IsTunnel(s.Type) {
+		if s.RemoteIP != "" || s.LocalIP != "" || s.Key != "" || s.DstPort != 0 {
+			return tunnel.Config{}, fmt.Errorf("--remote-ip, --local-ip, --key and --dst-port are for vxlan and geneve ports, not %s", s.Type)
+		}
+		return tunnel.Config{}, nil
+	}
+	c := tunnel.Config{Name: s.Name, Kind: tunnel.VXLAN}
+	if s.Type == TypeGeneve {
+		c.Kind = tunnel.Geneve
+	}
+	if s.RemoteIP == "" {
+		return c, errors.New("a tunnel port needs a remote IP (--remote-ip)")
+	}
+	var err error
+	if c.Remote, err = netip.ParseAddr(s.RemoteIP); err != nil || !c.Remote.Is4() || c.Remote.IsUnspecified() || c.Remote.IsMulticast() {
+		return c, fmt.Errorf("remote IP %q: want a unicast IPv4 address", s.RemoteIP)
+	}
+	if s.LocalIP != "" {
+		if c.Local, err = netip.ParseAddr(s.LocalIP); err != nil || !c.Local.Is4() || c.Local.IsMulticast() {
+			return c, fmt.Errorf("local IP %q: want an IPv4 address", s.LocalIP)
+		}
+	}
+	switch k := strings.TrimSpace(s.Key); {
+	case k == "flow":
+		c.KeyFlow = true
+	case k == "":
+	default:
+		v, err := strconv.ParseUint(k, 0, 32)
+		if err != nil || v > tunnel.MaxVNI {
+			return c, fmt.Errorf("key %q: want a VNI (0-%d) or \"flow\"", s.Key, tunnel.MaxVNI)
+		}
+		c.VNI = uint32(v)
+	}
+	if s.DstPort < 0 || s.DstPort > 65535 {
+		return c, fmt.Errorf("UDP port %d: want 1-65535", s.DstPort)
+	}
+	c.DstPort = uint16(s.DstPort)
+	return c, nil
 }
 
 // VLANConfig validates the spec's VLAN settings and returns them.
@@ -119,6 +180,7 @@ type Bridge struct {
 	dp   *datapath.Datapath
 	ws   *datapath.Workers
 	open Opener
+	tuns *tunnel.Registry // the bridge's tunnel sockets
 
 	mu    sync.Mutex // serializes configuration changes
 	ports map[string]*portState
@@ -168,7 +230,7 @@ func New(cfg Config, open Opener) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting workers: %w", err)
 	}
-	b := &Bridge{name: cfg.Name, cfg: cfg, pipe: p, c: c, dp: d, ws: ws, open: open,
+	b := &Bridge{name: cfg.Name, cfg: cfg, pipe: p, c: c, dp: d, ws: ws, open: open, tuns: tunnel.NewRegistry(d.CountDrop),
 		ports: map[string]*portState{}, linkKick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	// Follow links through netlink so a port going down (or up, or
 	// changing MTU) takes effect at once; the periodic sweep re-reads them
@@ -245,7 +307,10 @@ func (b *Bridge) followLinks() {
 				changed = append(changed, name)
 			}
 		}
-		if ifc, err := net.InterfaceByName(name); err == nil {
+		if IsTunnel(ps.spec.Type) {
+			// The name is no interface's; the underlay's MTU matters.
+			b.dp.RefreshTxLimit(ps.no)
+		} else if ifc, err := net.InterfaceByName(name); err == nil {
 			b.dp.SetMTU(ps.no, ifc.MTU)
 		}
 	}
@@ -264,11 +329,15 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 		spec.Type = TypeAFPacket
 	}
 	switch spec.Type {
-	case TypeAFPacket, TypeTap, TypeInternal:
+	case TypeAFPacket, TypeTap, TypeInternal, TypeVXLAN, TypeGeneve:
 	default:
-		return 0, fmt.Errorf("unknown port type %q (want afpacket, tap or internal)", spec.Type)
+		return 0, fmt.Errorf("unknown port type %q (want afpacket, tap, internal, vxlan or geneve)", spec.Type)
 	}
 	vc, err := spec.VLANConfig()
+	if err != nil {
+		return 0, fmt.Errorf("port %s: %w", spec.Name, err)
+	}
+	tc, err := spec.TunnelConfig()
 	if err != nil {
 		return 0, fmt.Errorf("port %s: %w", spec.Name, err)
 	}
@@ -290,7 +359,15 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 			}
 		}
 	}
-	port, err := b.open(spec)
+	var port datapath.Port
+	if IsTunnel(spec.Type) {
+		// A tunnel port belongs to the bridge (it shares the bridge's
+		// sockets), not to an interface, so the bridge opens it.
+		tc.OFPort = no
+		port, err = b.tuns.Open(tc)
+	} else {
+		port, err = b.open(spec)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("port %s: %w", spec.Name, err)
 	}
@@ -308,7 +385,7 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 		port.Close()
 		return 0, err
 	}
-	if ifc, err := net.InterfaceByName(spec.Name); err == nil {
+	if ifc, err := net.InterfaceByName(spec.Name); err == nil && !IsTunnel(spec.Type) {
 		b.dp.SetMTU(no, ifc.MTU)
 	}
 	spec.OFPort = no
@@ -371,6 +448,9 @@ func (b *Bridge) SetPort(spec PortSpec) error {
 	if spec.OFPort != 0 && spec.OFPort != ps.no {
 		return fmt.Errorf("port %s: the OpenFlow port number cannot change", spec.Name)
 	}
+	if spec.RemoteIP != ps.spec.RemoteIP || spec.LocalIP != ps.spec.LocalIP || spec.Key != ps.spec.Key || spec.DstPort != ps.spec.DstPort {
+		return fmt.Errorf("port %s: tunnel options cannot change (delete and add the port)", spec.Name)
+	}
 	cur, _ := b.pipe.Port(ps.no)
 	cur.VLAN, cur.NoFlood, cur.ReflectiveRelay, cur.MACLimit = vc, spec.NoFlood, spec.ReflectiveRelay, spec.MACLimit
 	if err := b.pipe.SetPort(cur); err != nil {
@@ -396,7 +476,7 @@ type PortInfo struct {
 func (b *Bridge) portInfoLocked(ps *portState) PortInfo {
 	pp, _ := b.pipe.Port(ps.no)
 	info := PortInfo{Spec: ps.spec, OFPort: ps.no, VLAN: pp.VLAN.String(), Up: pp.Up, Config: pp.Config, Stats: ps.port.Stats()}
-	if mac := hwAddr(ps.spec.Name); mac != nil {
+	if mac := hwAddr(ps.spec.Name); mac != nil && !IsTunnel(ps.spec.Type) {
 		info.MAC = mac.String()
 	}
 	if d := b.dp.Port(ps.no); d != nil {

@@ -42,6 +42,10 @@ type DPPort struct {
 	gso  bool
 	// maxFrame is the longest frame accepted from the port (0 = any).
 	maxFrame atomic.Int64
+	// maxTx is the longest frame the port can send (0 = any): a tunnel's
+	// underlay MTU less the encapsulation. Longer frames that are not
+	// offloaded super-packets are dropped as tunnel-mtu.
+	maxTx atomic.Int64
 	// txDropped counts packets the datapath could not hand to the port.
 	txDropped atomic.Uint64
 }
@@ -120,10 +124,27 @@ func (d *Datapath) Attach(no uint32, p Port) (*DPPort, error) {
 		next.add(q)
 	}
 	next.add(dp)
+	if l, ok := p.(TxLimiter); ok {
+		dp.maxTx.Store(int64(l.MaxTxFrame()))
+	}
 	d.ports.Store(next)
 	d.kickLocked()
 	return dp, nil
 }
+
+// RefreshTxLimit re-reads the largest frame port no can send, for ports
+// that have a limit (TxLimiter): a tunnel's underlay MTU may change.
+func (d *Datapath) RefreshTxLimit(no uint32) {
+	if p := d.Port(no); p != nil {
+		if l, ok := p.Port.(TxLimiter); ok {
+			p.maxTx.Store(int64(l.MaxTxFrame()))
+		}
+	}
+}
+
+// CountDrop counts a packet dropped for reason r outside a worker's batch
+// (a port's receive path: a tunnel datagram no port claims).
+func (d *Datapath) CountDrop(r action.DropReason) { d.drops[r].Add(1) }
 
 // Detach removes port no and returns it (nil if absent). The caller closes
 // the port once no worker reads it.
@@ -265,8 +286,13 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 		maxFrame = int(in.maxFrame.Load())
 	}
 	for i, p := range pkts {
-		p.InPort = inPort
-		off := packet.ParseOffsets(p.Data(), inPort, &keys[i])
+		no := inPort
+		if p.Tun.Port != 0 {
+			no = p.Tun.Port
+		}
+		p.InPort = no
+		off := packet.ParseOffsets(p.Data(), no, &keys[i])
+		keys[i].TunID, keys[i].TunSrc, keys[i].TunDst = p.Tun.ID, p.Tun.Src, p.Tun.Dst
 		ents[i] = nil
 		if r := sanity(p, &keys[i], off, maxFrame); r != action.DropNone {
 			w.d.drops[r].Add(1)
@@ -347,6 +373,10 @@ func (w *Worker) Output(no uint32, p *packet.Packet) {
 	}
 	s := &w.stage[i]
 	dp := s.port
+	if lim := dp.maxTx.Load(); lim > 0 && p.GSO.Type == packet.VirtioNetHdrGSONone && int64(p.Len()) > lim {
+		w.d.drops[action.DropTunnelMTU].Add(1)
+		return
+	}
 	if p.Len() > s.max || (p.GSO.Type != packet.VirtioNetHdrGSONone && !dp.gso) {
 		// Too big to stage (an offloaded super-packet): write it now;
 		// Write borrows p only until it returns.
@@ -369,20 +399,43 @@ func (w *Worker) writeLarge(dp *DPPort, p *packet.Packet) {
 			dp.txDropped.Add(1)
 			return
 		}
-		segmentFn(p, func(seg []*packet.Packet) { w.write(dp, seg) })
+		if !segmentFn(p, func(seg []*packet.Packet) { w.writeLimited(dp, seg) }) {
+			dp.txDropped.Add(1)
+		}
 		return
 	}
 	one := [1]*packet.Packet{p}
 	w.write(dp, one[:])
 }
 
+// writeLimited writes the segments of an offloaded packet, dropping as
+// tunnel-mtu those too big for the port (segments of a TCP stream whose MSS
+// ignores the tunnel's overhead).
+func (w *Worker) writeLimited(dp *DPPort, pkts []*packet.Packet) {
+	lim := int(dp.maxTx.Load())
+	start := 0
+	for i, p := range pkts {
+		if lim > 0 && p.Len() > lim {
+			if i > start {
+				w.write(dp, pkts[start:i])
+			}
+			w.d.drops[action.DropTunnelMTU].Add(1)
+			start = i + 1
+		}
+	}
+	if start < len(pkts) {
+		w.write(dp, pkts[start:])
+	}
+}
+
 // segmentFn splits an offloaded packet into frames; set by the gso
 // package's registration so the datapath does not depend on it here.
-var segmentFn func(p *packet.Packet, emit func([]*packet.Packet))
+var segmentFn func(p *packet.Packet, emit func([]*packet.Packet)) bool
 
 // SetSegmenter installs the software segmentation used for ports that do
-// not accept offloaded packets.
-func SetSegmenter(fn func(p *packet.Packet, emit func([]*packet.Packet))) { segmentFn = fn }
+// not accept offloaded packets. fn emits the segments of p (borrowed until
+// emit returns) and reports false if p cannot be segmented.
+func SetSegmenter(fn func(p *packet.Packet, emit func([]*packet.Packet)) bool) { segmentFn = fn }
 
 // Controller implements action.Outputter.
 func (w *Worker) Controller(p *packet.Packet, a *action.Action) {

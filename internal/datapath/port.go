@@ -55,6 +55,16 @@ type Offloader interface {
 	AcceptsGSO() bool
 }
 
+// TxLimiter is implemented by ports that cannot send every frame their
+// peers can: a tunnel port, whose underlay MTU less the encapsulation bounds
+// the inner frame. The datapath drops longer frames (counted as
+// tunnel-mtu) and segments offloaded packets for it in software.
+type TxLimiter interface {
+	// MaxTxFrame returns the longest frame (Ethernet header included)
+	// Write can send; 0 means no limit.
+	MaxTxFrame() int
+}
+
 // PortStats are a port's counters.
 type PortStats struct {
 	RxPackets, RxBytes, RxDropped, RxErrors uint64

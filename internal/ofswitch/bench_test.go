@@ -25,4 +25,3 @@ func BenchmarkFlowModAdd(b *testing.B) {
 	}
 	r.c.barrier()
 }
-

@@ -52,6 +52,22 @@ type Packet struct {
 
 	InPort uint32 // OpenFlow port number the frame arrived on
 	GSO    GSO    // offload description; zero for an ordinary frame
+	Tun    Tunnel // tunnel metadata; zero unless the frame came out of (or is bound for) a tunnel
+}
+
+// Tunnel is the metadata of a frame decapsulated from an overlay tunnel
+// (VXLAN, Geneve), which the worker copies into the flow key, and the VNI a
+// tunnel port with key=flow encapsulates with. Addresses are IPv4 in host
+// byte order, as in flow.Key.
+type Tunnel struct {
+	ID  uint64 // the VNI (flow tun_id)
+	Src uint32 // outer source address (tun_src)
+	Dst uint32 // outer destination address (tun_dst)
+	// Port is the OpenFlow number of the tunnel port the frame arrived on,
+	// when it differs from the port whose Read returned it (tunnel ports of
+	// a bridge share a socket; whichever reads it demultiplexes by the outer
+	// source address). 0 = the port that read it.
+	Port uint32
 }
 
 // New returns a packet with a buffer of size bytes and no frame.
@@ -81,23 +97,36 @@ func (p *Packet) RecvBuf() []byte {
 }
 
 // SetFrame makes the frame the n bytes at the start of RecvBuf and clears the
-// offload metadata.
+// offload and tunnel metadata.
 func (p *Packet) SetFrame(n int) {
 	p.unalias()
 	p.start, p.end = Headroom, Headroom+n
 	p.GSO = GSO{}
+	p.Tun = Tunnel{}
+}
+
+// SetFrameAt makes the frame the n bytes at offset off of RecvBuf (a
+// datagram received into RecvBuf whose first off bytes are an
+// encapsulation header, now part of the headroom) and clears the offload
+// and tunnel metadata.
+func (p *Packet) SetFrameAt(off, n int) {
+	p.unalias()
+	p.start, p.end = Headroom+off, Headroom+off+n
+	p.GSO = GSO{}
+	p.Tun = Tunnel{}
 }
 
 // Alias makes the frame buf[start:end] without copying it: the packet
 // borrows buf (a port's receive ring) until the next RecvBuf, SetFrame,
 // Alias or Reset. The bytes before start are the frame's headroom, which
-// Insert may overwrite. It clears the offload metadata.
+// Insert may overwrite. It clears the offload and tunnel metadata.
 func (p *Packet) Alias(buf []byte, start, end int) {
 	if p.own == nil {
 		p.own = p.buf
 	}
 	p.buf, p.start, p.end = buf, start, end
 	p.GSO = GSO{}
+	p.Tun = Tunnel{}
 }
 
 func (p *Packet) unalias() {
@@ -127,6 +156,7 @@ func (p *Packet) CopyFrom(src *Packet) bool {
 	p.start, p.end = Headroom, Headroom+n
 	p.InPort = src.InPort
 	p.GSO = src.GSO
+	p.Tun = src.Tun
 	return true
 }
 

@@ -74,8 +74,14 @@ func (x *xlate) commit() {
 		x.res.Actions = append(x.res.Actions, action.Action{Kind: action.Set, Field: cf.id, Value: v, Mask: f.Ones()})
 		f.Set(&x.committed, v)
 	}
-	// Pipeline-only state (metadata, registers, tunnel metadata until
-	// tunnels exist) never reaches the wire.
+	// The tunnel ID travels with the packet as metadata, for a tunnel port
+	// with key=flow to encapsulate with. (tun_src and tun_dst are not
+	// carried: a tunnel port's addresses are its own configuration.)
+	if x.flow.TunID != x.committed.TunID {
+		x.res.Actions = append(x.res.Actions, action.Action{Kind: action.SetTunnel, TunID: x.flow.TunID})
+	}
+	// Other pipeline-only state (metadata, registers) never reaches the
+	// wire.
 	x.committed = x.flow
 }
 
