@@ -33,6 +33,8 @@ func encodeMessage(t testing.TB, typ uint8, v any, xid uint32) []byte {
 		b = v.Encode(typ, xid)
 	case GroupMod:
 		b, err = v.Encode(xid)
+	case MeterMod:
+		b, err = v.Encode(xid)
 	case FlowMod:
 		b, err = v.Encode(xid)
 	case PacketIn:
