@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -18,6 +20,8 @@ func (c *cli) agentCmd() *cobra.Command {
 		workers   int
 		logFormat string
 		logLevel  string
+		mgr       agent.ManagerOptions
+		tokenFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -32,9 +36,19 @@ To run several agents on one machine (one per network namespace, as tests do),
 give each its own --state-dir and --socket. SIGTERM or SIGINT stop the agent
 cleanly: its ports are closed, the socket is removed, the state is kept.
 
+With --manager the agent runs in manager mode: it registers its host
+(--host, with --tunnel-ip as its address and VTEP), watches the host's share
+of the distributed switch and keeps one bridge per switch in line with it
+(local ports of the host's VMs, one tunnel port per remote host of an overlay
+switch, the flows of each port group), acknowledging every revision it
+applies and sending heartbeats. It saves the last share in
+<state-dir>/share.json and applies it at start, so forwarding continues while
+the manager is unreachable; it reconnects with backoff and catches up.
+
 Logs are structured (text or JSON) on standard error.`,
 		Example: `  dvs agent
-  ip netns exec ns1 dvs agent --state-dir /tmp/ns1 --socket /tmp/ns1/dvs.sock --log-format json`,
+  ip netns exec ns1 dvs agent --state-dir /tmp/ns1 --socket /tmp/ns1/dvs.sock --log-format json
+  dvs agent --manager http://203.0.113.1:7441 --token-file /etc/dvs/join-token --host h1 --tunnel-ip 203.0.113.11`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -54,6 +68,28 @@ Logs are structured (text or JSON) on standard error.`,
 			if workers < 0 {
 				return usagef("--workers must not be negative")
 			}
+			var mopts *agent.ManagerOptions
+			if mgr.URL != "" {
+				if mgr.Host == "" || mgr.TunnelIP == "" {
+					return usagef("--manager needs --host and --tunnel-ip")
+				}
+				if a, err := netip.ParseAddr(mgr.TunnelIP); err != nil || !a.Is4() {
+					return usagef("--tunnel-ip %q is not an IPv4 address (tunnels run over IPv4 underlays)", mgr.TunnelIP)
+				}
+				if !strings.Contains(mgr.URL, "://") {
+					mgr.URL = "http://" + mgr.URL
+				}
+				if tokenFile != "" {
+					data, err := os.ReadFile(tokenFile)
+					if err != nil {
+						return fmt.Errorf("reading the token: %w", err)
+					}
+					mgr.Token = strings.TrimSpace(string(data))
+				}
+				mopts = &mgr
+			} else if mgr.Host != "" || mgr.TunnelIP != "" || tokenFile != "" {
+				return usagef("--host, --tunnel-ip and --token-file are for manager mode (--manager)")
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			err := agent.Run(ctx, agent.Options{
@@ -62,6 +98,7 @@ Logs are structured (text or JSON) on standard error.`,
 				Workers:  workers,
 				Logger:   slog.New(h),
 				Version:  buildVersion(),
+				Manager:  mopts,
 			})
 			if err != nil && ctx.Err() == nil {
 				return err
@@ -74,6 +111,10 @@ Logs are structured (text or JSON) on standard error.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&stateDir, "state-dir", agent.DefaultStateDir, "directory of the agent's state (created with mode 0700)")
+	f.StringVar(&mgr.URL, "manager", "", "manager mode: the manager's URL (http://host:port)")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the manager's join token (optional when the manager listens on loopback)")
+	f.StringVar(&mgr.Host, "host", "", "manager mode: this host's name")
+	f.StringVar(&mgr.TunnelIP, "tunnel-ip", "", "manager mode: this host's underlay address (its VTEP)")
 	f.IntVar(&workers, "workers", 0, "packet workers per bridge (0 = one per CPU)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -47,6 +47,8 @@ type Options struct {
 	Version string
 	// Sweep is the bridges' housekeeping period; 0 = the bridge default.
 	Sweep time.Duration
+	// Manager, if set, puts the agent in manager mode (see ManagerOptions).
+	Manager *ManagerOptions
 }
 
 // LockedError is returned by Start when another agent holds the state dir.
@@ -77,6 +79,7 @@ type Agent struct {
 	// readers (dumps, traces, counters) share it.
 	mu      sync.RWMutex
 	bridges map[string]*bridgeEntry
+	closed  bool // set by release, under mu: the reconciler stops changing bridges
 
 	closeOnce sync.Once
 	closeErr  error
@@ -90,7 +93,19 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	return a.Serve(ctx)
+	if opts.Manager == nil {
+		return a.Serve(ctx)
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.runManaged(mctx, *opts.Manager)
+	}()
+	err = a.Serve(ctx)
+	cancel()
+	<-done
+	return err
 }
 
 // Start takes the state dir, restores the saved bridges and listens on the
@@ -181,6 +196,7 @@ func (a *Agent) release() error {
 		os.Remove(a.opts.Socket)
 	}
 	a.mu.Lock()
+	a.closed = true
 	for name, e := range a.bridges {
 		a.closeBridge(e)
 		delete(a.bridges, name)

@@ -38,6 +38,9 @@ type bridgeEntry struct {
 	// the cache, loading a big table chunk by chunk would format every
 	// rule again at each chunk.
 	texts map[*flow.Rule]string
+	// managed marks the bridge of a manager's switch: the reconciler owns
+	// it and the saved share (not the state store) brings it back.
+	managed bool
 }
 
 type missingPort struct {
@@ -223,6 +226,9 @@ func (a *Agent) saved(e *bridgeEntry) error {
 
 // save writes e's configuration; the caller holds a.mu for writing.
 func (a *Agent) save(e *bridgeEntry) error {
+	if e.managed {
+		return nil
+	}
 	ports := e.br.PortSpecs()
 	for _, m := range e.missing {
 		ports = append(ports, m.spec)
@@ -310,6 +316,9 @@ func (a *Agent) DelBridge(name string) error {
 	e, err := a.entry(name)
 	if err != nil {
 		return err
+	}
+	if e.managed {
+		return &statusError{status: http.StatusConflict, err: fmt.Errorf("bridge %s belongs to the manager's switch %s; delete the switch there", name, name)}
 	}
 	if err := a.st.DeleteBridge(name); err != nil {
 		return withStatus(http.StatusInternalServerError, err)

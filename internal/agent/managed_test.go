@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/dvs-project/dvs/internal/api"
+	"github.com/dvs-project/dvs/internal/manager"
+	"github.com/dvs-project/dvs/internal/manager/client"
+	"github.com/dvs-project/dvs/internal/resource"
+)
+
+const managedYAML = `apiVersion: dvs/v1
+kind: Switch
+metadata: {name: ov}
+spec: {overlay: vxlan}
+---
+apiVersion: dvs/v1
+kind: PortGroup
+metadata: {name: web}
+spec: {switch: ov, vni: 100}
+---
+apiVersion: dvs/v1
+kind: Port
+metadata: {name: vm1}
+spec: {portGroup: web, mac: "02:00:00:00:00:01", host: h1, interface: v1, interfaceType: veth}
+---
+apiVersion: dvs/v1
+kind: Port
+metadata: {name: vm2}
+spec: {portGroup: web, mac: "02:00:00:00:00:02", host: h1, interface: v2, interfaceType: veth}
+`
+
+// runManagedAgent runs an agent in manager mode on dir until the
+// returned stop is called.
+func runManagedAgent(t *testing.T, dir, url string, host *fakeHost) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{StateDir: dir, Socket: filepath.Join(dir, "s.sock"), Workers: 1, Opener: host.open,
+			Version: "test", Manager: &ManagerOptions{URL: url, Host: "h1", TunnelIP: "127.0.0.1", Heartbeat: 100 * time.Millisecond}})
+	}()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestManagedAgent runs an agent in manager mode against an in-process
+// manager: it builds the switch's bridge, acks the revision, and after a
+// restart with the manager gone brings the bridge back from its saved
+// share.
+func TestManagedAgent(t *testing.T) {
+	mdir, adir := t.TempDir(), t.TempDir()
+	m, err := manager.Open(context.Background(), manager.Options{DataDir: mdir, Keepalive: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mctx, mcancel := context.WithCancel(context.Background())
+	mdone := make(chan struct{})
+	go func() { m.Serve(mctx, ln); close(mdone) }()
+	stopManager := func() { m.Close(); mcancel(); <-mdone }
+	defer func() {
+		if mctx.Err() == nil {
+			stopManager()
+		}
+	}()
+	url := "http://" + ln.Addr().String()
+	cl := client.New(url, "")
+	defer cl.Close()
+	ctx := context.Background()
+
+	host := newFakeHost()
+	stop := runManagedAgent(t, adir, url, host)
+	waitFor(t, "the host to register", func() bool {
+		_, err := cl.Get(ctx, resource.KindHost, "h1")
+		return err == nil
+	})
+	objs, err := resource.Decode([]byte(managedYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Apply(ctx, objs); err != nil {
+		t.Fatal(err)
+	}
+	ac := api.NewClient(filepath.Join(adir, "s.sock"))
+	defer ac.Close()
+	portsOf := func() int {
+		ps, err := ac.Ports(ctx, "ov")
+		if err != nil {
+			return -1
+		}
+		return len(ps)
+	}
+	waitFor(t, "bridge ov with two ports", func() bool { return portsOf() == 2 })
+	var h *resource.Host
+	waitFor(t, "the host to ack", func() bool {
+		o, err := cl.Get(ctx, resource.KindHost, "h1")
+		if err != nil {
+			return false
+		}
+		h = o.(*resource.Host)
+		return h.Status.Converged && h.Status.AckedRevision > 0
+	})
+	flows, err := ac.DumpFlows(ctx, "ov", "", false)
+	if err != nil || len(flows) != 8 {
+		t.Errorf("ov has %d flows (%v), want 8:\n%q", len(flows), err, flows)
+	}
+
+	// Unbinding vm2 removes its port and leaves vm1's open.
+	v1 := host.port("v1")
+	o, err := cl.Get(ctx, resource.KindPort, "vm2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := o.(*resource.Port)
+	p.Spec.Host, p.Spec.Interface, p.Spec.InterfaceType = "", "", ""
+	if _, err := cl.Put(ctx, p, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "vm2's port to go", func() bool { return portsOf() == 1 })
+	if host.port("v1") != v1 {
+		t.Error("v1 was reopened by a change to vm2")
+	}
+
+	// The agent restarts while the manager is down: the saved share
+	// brings the bridge back.
+	stop()
+	stopManager()
+	runManagedAgent(t, adir, url, host)
+	ac2 := api.NewClient(filepath.Join(adir, "s.sock"))
+	defer ac2.Close()
+	waitFor(t, "bridge ov back from the saved share", func() bool {
+		ps, err := ac2.Ports(ctx, "ov")
+		return err == nil && len(ps) == 1 && ps[0].Name == "v1"
+	})
+}

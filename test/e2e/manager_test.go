@@ -1,0 +1,288 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dvs-project/dvs/internal/resource"
+)
+
+// managerProc is a `dvs manager` running in a namespace.
+type managerProc struct {
+	t    *testing.T
+	ns   string
+	dir  string
+	addr string
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+}
+
+func (m *managerProc) url() string       { return "http://" + m.addr }
+func (m *managerProc) tokenFile() string { return filepath.Join(m.dir, "join-token") }
+
+// start runs the manager and waits until it answers.
+func (m *managerProc) start() {
+	m.t.Helper()
+	m.logs = &bytes.Buffer{}
+	cmd := exec.Command("ip", "netns", "exec", m.ns, dvsBin, "manager", "--listen", m.addr, "--data-dir", m.dir)
+	cmd.Stdout, cmd.Stderr = m.logs, m.logs
+	if err := cmd.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	m.cmd = cmd
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(m.tokenFile()); err == nil {
+			if _, err := m.dvsErr("host", "list"); err == nil {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	m.t.Fatalf("manager did not come up:\n%s", m.logs)
+}
+
+// kill stops the manager at once (no clean shutdown).
+func (m *managerProc) kill() {
+	if m.cmd == nil {
+		return
+	}
+	m.cmd.Process.Signal(syscall.SIGKILL)
+	m.cmd.Wait()
+	m.cmd = nil
+}
+
+// dvsErr runs a manager verb from the manager's namespace.
+func (m *managerProc) dvsErr(args ...string) (string, error) {
+	args = append([]string{"netns", "exec", m.ns, dvsBin}, args...)
+	args = append(args, "--manager", m.url(), "--token-file", m.tokenFile())
+	return try("ip", args...)
+}
+
+func (m *managerProc) dvs(args ...string) string {
+	m.t.Helper()
+	out, err := m.dvsErr(args...)
+	if err != nil {
+		m.t.Fatalf("dvs %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// hosts returns the registered hosts.
+func (m *managerProc) hosts() map[string]*resource.Host {
+	m.t.Helper()
+	out := m.dvs("host", "list", "-o", "json")
+	var hs []*resource.Host
+	if err := json.Unmarshal([]byte(out), &hs); err != nil {
+		m.t.Fatalf("host list json: %v\n%s", err, out)
+	}
+	got := map[string]*resource.Host{}
+	for _, h := range hs {
+		got[h.Metadata.Name] = h
+	}
+	return got
+}
+
+// waitConverged waits until every named host has acked its target.
+func (m *managerProc) waitConverged(names ...string) map[string]*resource.Host {
+	m.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		hs := m.hosts()
+		ok := true
+		for _, n := range names {
+			h := hs[n]
+			ok = ok && h != nil && h.Status.Converged && h.Status.AckedRevision > 0
+		}
+		if ok {
+			return hs
+		}
+		if time.Now().After(deadline) {
+			m.t.Fatalf("hosts did not converge: %s\nmanager log:\n%s", m.dvs("host", "list"), m.logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// startManaged runs `dvs agent` in manager mode in the agent's namespace.
+func (a *agent) startManaged(m *managerProc, host, tunnelIP string) {
+	a.t.Helper()
+	a.logs = &bytes.Buffer{}
+	cmd := exec.Command("ip", "netns", "exec", a.ns, dvsBin, "agent", "--state-dir", a.state, "--socket", a.socket,
+		"--workers", "2", "--manager", m.url(), "--token-file", m.tokenFile(), "--host", host, "--tunnel-ip", tunnelIP)
+	cmd.Stdout, cmd.Stderr = a.logs, a.logs
+	if err := cmd.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+	a.cmd = cmd
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := a.dvsErr("bridge", "list"); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a.t.Fatalf("agent did not come up:\n%s", a.logs)
+}
+
+// waitBridge waits until the agent has bridge br with n ports.
+func (a *agent) waitBridge(br string, n int) {
+	a.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := a.dvsErr("port", "list", br, "-o", "json")
+		var ports []json.RawMessage
+		if err == nil && json.Unmarshal([]byte(out), &ports) == nil && len(ports) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("bridge %s does not have %d ports: %v\n%s\nagent log:\n%s", br, n, err, out, a.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+const managerNetYAML = `apiVersion: dvs/v1
+kind: Switch
+metadata: {name: ov}
+spec: {overlay: vxlan}
+---
+apiVersion: dvs/v1
+kind: PortGroup
+metadata: {name: web}
+spec: {switch: ov, vni: 1100}
+---
+apiVersion: dvs/v1
+kind: PortGroup
+metadata: {name: db}
+spec: {switch: ov, vni: 1200}
+`
+
+const portYAML = `---
+apiVersion: dvs/v1
+kind: Port
+metadata: {name: %s}
+spec: {portGroup: %s, mac: "%s", host: %s, interface: %s, interfaceType: veth}
+`
+
+// TestManagerOverlay runs a manager and two agents in manager mode: one
+// vxlan switch, two port groups with a VM of each on each host. VMs of one
+// group reach each other across hosts, groups stay apart, and forwarding
+// survives the manager's death and an agent's restart without it.
+func TestManagerOverlay(t *testing.T) {
+	tp := newTopo(t)
+	sw2 := &agent{t: t, ns: "dvs-sw2-" + tp.id, socket: filepath.Join(tp.dir, "sw2.sock"), state: filepath.Join(tp.dir, "sw2-state")}
+	run(t, "ip", "netns", "add", sw2.ns)
+	tp.others = append(tp.others, sw2)
+	tp.nsx(sw2.ns, "ip", "link", "set", "lo", "up")
+	tp.nsx(sw2.ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+	tp.underlay(tp.sw, sw2.ns)
+
+	// The manager lives in host 1's namespace on its underlay address;
+	// host 2's agent reaches it over the underlay. Killing the namespaces'
+	// processes (cleanup) ends it too.
+	mgr := &managerProc{t: t, ns: tp.sw, dir: filepath.Join(tp.dir, "manager"), addr: "203.0.113.1:7441"}
+	t.Cleanup(func() {
+		mgr.kill()
+		if t.Failed() {
+			t.Logf("manager log:\n%s", mgr.logs)
+			t.Logf("agent 2 log:\n%s", sw2.logs)
+		}
+	})
+	mgr.start()
+
+	vms := []struct{ name, host, group, ip, mac string }{
+		{"a1", "h1", "web", "198.51.100.1", "02:00:00:00:11:01"},
+		{"b1", "h1", "db", "198.51.100.3", "02:00:00:00:12:01"},
+		{"a2", "h2", "web", "198.51.100.2", "02:00:00:00:11:02"},
+		{"b2", "h2", "db", "198.51.100.4", "02:00:00:00:12:02"},
+	}
+	yaml := managerNetYAML
+	for _, vm := range vms {
+		sw := tp.sw
+		if vm.host == "h2" {
+			sw = sw2.ns
+		}
+		ifc := tp.hostOn(sw, vm.name, vm.ip+"/24")
+		tp.nsx(tp.ns(vm.name), "ip", "link", "set", "eth0", "address", vm.mac)
+		yaml += fmt.Sprintf(portYAML, "vm-"+vm.name, vm.group, vm.mac, vm.host, ifc)
+	}
+	file := filepath.Join(tp.dir, "net.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tp.startManaged(mgr, "h1", "203.0.113.1")
+	sw2.startManaged(mgr, "h2", "203.0.113.2")
+	mgr.dvs("apply", "-f", file)
+
+	// Each host: its two VM ports and a tunnel to the other host.
+	tp.waitBridge("ov", 3)
+	sw2.waitBridge("ov", 3)
+	hs := mgr.waitConverged("h1", "h2")
+	for _, n := range []string{"h1", "h2"} {
+		if hs[n].Status.AckedRevision != hs[n].Status.TargetRevision {
+			t.Errorf("host %s acked %d, target %d", n, hs[n].Status.AckedRevision, hs[n].Status.TargetRevision)
+		}
+	}
+	list := mgr.dvs("host", "list")
+	if !strings.Contains(list, "h1") || !strings.Contains(list, "h2") {
+		t.Errorf("host list does not show both hosts:\n%s", list)
+	}
+
+	mustPingOV(tp, "a1", "198.51.100.2")
+	mustPingOV(tp, "b2", "198.51.100.3")
+	mustNotPingOV(tp, "a1", "198.51.100.4") // web -> db across hosts
+	mustNotPingOV(tp, "a1", "198.51.100.3") // web -> db on one host
+	mustNotPingOV(tp, "b2", "198.51.100.2")
+
+	// The manager dies: forwarding goes on.
+	mgr.kill()
+	mustPingOV(tp, "a1", "198.51.100.2")
+
+	// Agent 2 restarts while the manager is down: its saved share brings
+	// the switch back.
+	sw2.stopAgent()
+	sw2.startManaged(mgr, "h2", "203.0.113.2")
+	sw2.waitBridge("ov", 3)
+	mustPingOV(tp, "a2", "198.51.100.1")
+	mustPingOV(tp, "b1", "198.51.100.4")
+	mustNotPingOV(tp, "a2", "198.51.100.3")
+
+	// The manager comes back: both agents reconnect and ack again.
+	mgr.start()
+	mgr.waitConverged("h1", "h2")
+	mustPingOV(tp, "a1", "198.51.100.2")
+}
+
+// mustPingOV is mustPing for the manager's switch "ov" on two agents.
+func mustPingOV(tp *topo, host, addr string) {
+	tp.t.Helper()
+	for i := 0; i < 5; i++ {
+		if tp.ping(host, addr) {
+			return
+		}
+	}
+	var dump strings.Builder
+	for _, a := range append([]*agent{tp.agent}, tp.others...) {
+		out, _ := a.dvsErr("flow", "dump", "ov", "--stats")
+		ports, _ := a.dvsErr("port", "list", "ov")
+		fmt.Fprintf(&dump, "agent %s:\n%s\n%s\nlog:\n%s\n", a.ns, ports, out, a.logs)
+	}
+	tp.t.Fatalf("%s cannot ping %s\n%s", host, addr, dump.String())
+}
+
+func mustNotPingOV(tp *topo, host, addr string) {
+	tp.t.Helper()
+	if tp.ping(host, addr) {
+		tp.t.Fatalf("%s can ping %s, want isolation", host, addr)
+	}
+}
