@@ -174,8 +174,9 @@ type Info struct {
 	Connections      []channel.ConnInfo `json:"connections"`
 	PacketInsSent    uint64             `json:"packet_ins_sent"`
 	PacketInsDropped uint64             `json:"packet_ins_dropped"`
-	Groups, Meters   int
-	Bundles          int `json:"open_bundles"`
+	Groups           int                `json:"groups"`
+	Meters           int                `json:"meters"`
+	Bundles          int                `json:"open_bundles"`
 }
 
 // Info returns the switch's state.
