@@ -167,7 +167,7 @@ func (c *client) flowMod(text string, cmd uint8, mutate ...func(*openflow.FlowMo
 }
 
 // errorsIn returns the errors among msgs.
-func errorsIn(t *testing.T, msgs [][]byte) []openflow.ErrorMsg {
+func errorsIn(t testing.TB, msgs [][]byte) []openflow.ErrorMsg {
 	var out []openflow.ErrorMsg
 	for _, m := range msgs {
 		if m[1] == openflow.TypeError {
