@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# ovs-ofctl and ovs-testcontroller are the OpenFlow peers the tests use.
-pkgs=(iproute2 iputils-ping iperf3 tcpdump ethtool jq procps openvswitch-common openvswitch-testcontroller)
+# ovs-ofctl and ovs-testcontroller are the OpenFlow peers the tests use;
+# etcd-server is the etcd the manager's shared-store tests start.
+pkgs=(iproute2 iputils-ping iperf3 tcpdump ethtool jq procps openvswitch-common openvswitch-testcontroller etcd-server)
 [ "${1:-}" = --bench ] && pkgs+=(openvswitch-switch gawk bc)
 [ "${1:-}" = --conformance ] && pkgs+=(openvswitch-switch python3-os-ken)
 
@@ -25,11 +26,13 @@ if [ ${#missing[@]} -gt 0 ]; then
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
 fi
-# Open vSwitch's packages start their daemons; the tests and benchmarks run
-# their own.
-if command -v systemctl >/dev/null && systemctl is-active -q openvswitch-testcontroller 2>/dev/null; then
-    systemctl stop openvswitch-testcontroller || true
-fi
+# Open vSwitch's and etcd's packages start their daemons; the tests and
+# benchmarks run their own.
+for svc in openvswitch-testcontroller etcd; do
+    if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
+        systemctl stop "$svc" || true
+    fi
+done
 if [ "${1:-}" != "" ] && command -v systemctl >/dev/null && systemctl is-active -q openvswitch-switch 2>/dev/null; then
     systemctl stop openvswitch-switch || true
 fi

@@ -126,6 +126,7 @@ agent), 2 the command line is wrong, 3 the agent cannot be reached.`,
 
 	root.AddCommand(
 		c.agentCmd(),
+		c.upCmd(),
 		c.bridgeCmd(),
 		c.portCmd(),
 		c.flowCmd(),

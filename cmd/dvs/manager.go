@@ -111,7 +111,7 @@ func (c *cli) managerCmd() *cobra.Command {
 		Short: "Run the dvs manager (in the foreground)",
 		Long: `Run the dvs manager in the foreground: it stores the switches, port groups,
 hosts, uplinks and ports of the distributed switch (in <data-dir>/manager.db,
-or an etcd cluster with --store etcd://host:port,... once supported), serves
+or an etcd cluster several managers share with --store etcd://host:port,...), serves
 the REST API under /v1 and streams to every agent its share.
 
 On first start it writes a random join token to <data-dir>/join-token (mode
@@ -143,7 +143,7 @@ required unless --listen is a loopback address.`,
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", DefaultManagerListen, "address and port of the API")
 	f.StringVar(&dataDir, "data-dir", DefaultManagerDir, "directory of the store and the join token")
-	f.StringVar(&storeURL, "store", "", "etcd://host:port,... (not implemented yet); default: the embedded store in --data-dir")
+	f.StringVar(&storeURL, "store", "", "etcd://host:port,...[/root] (keys under /dvs/v1/ by default); default: the embedded store in --data-dir")
 	return cmd
 }
 

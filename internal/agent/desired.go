@@ -47,6 +47,9 @@ type desiredBridge struct {
 	Name  string
 	Ports map[string]bridge.PortSpec // by name; tunnel ports have OFPort 0 (allocated when added)
 	Flows map[string][]string        // by owner ("pg/NAME", "switch/NAME"), each rule with the owner's cookie
+	// Announce is what to announce when a local port is added, by port
+	// name. It is not diffed: it only matters at the moment a port is added.
+	Announce map[string]announcement
 }
 
 // desiredState is every bridge of a share, by name.
@@ -111,7 +114,7 @@ func compileShare(sh *manager.Share, tunnelIP string) (desiredState, []string) {
 	switches := map[string]*resource.Switch{}
 	for _, sw := range sh.Switches {
 		switches[sw.Metadata.Name] = sw
-		ds[sw.Metadata.Name] = &desiredBridge{Name: sw.Metadata.Name, Ports: map[string]bridge.PortSpec{}, Flows: map[string][]string{}}
+		ds[sw.Metadata.Name] = &desiredBridge{Name: sw.Metadata.Name, Ports: map[string]bridge.PortSpec{}, Flows: map[string][]string{}, Announce: map[string]announcement{}}
 		if sw.Spec.Overlay == resource.OverlayVLAN {
 			owner := "switch/" + sw.Metadata.Name
 			ds[sw.Metadata.Name].Flows[owner] = []string{
@@ -151,6 +154,9 @@ func compileShare(sh *manager.Share, tunnelIP string) (desiredState, []string) {
 		}
 		ps := localPortSpec(p, pg, sw)
 		db.Ports[ps.Name] = ps
+		if p.Spec.MAC != "" {
+			db.Announce[ps.Name] = announcement{MAC: strings.ToLower(p.Spec.MAC), IPs: p.Spec.IPs}
+		}
 		locals[pg.Metadata.Name] = append(locals[pg.Metadata.Name], local{no: ps.OFPort, mac: strings.ToLower(p.Spec.MAC)})
 	}
 	for _, rg := range sh.Remote {

@@ -99,10 +99,14 @@ func TestCompileShare(t *testing.T) {
 					db + "table=1,priority=50,tun_id=200,dl_dst=02:00:00:00:00:31,actions=output:vx-cb007103",
 					db + "table=1,priority=40,tun_id=200,actions=output:3,output:vx-cb007102,output:vx-cb007103",
 				},
+			},
+			Announce: map[string]announcement{
+				"v1": {MAC: "02:00:00:00:00:01"}, "t2": {MAC: "02:00:00:00:00:02"}, "v3": {MAC: "02:00:00:00:00:03"},
 			}},
 		"vl": {Name: "vl",
-			Ports: map[string]bridge.PortSpec{"t4": {Name: "t4", Type: "tap", OFPort: 4, VLAN: 10}},
-			Flows: map[string][]string{"switch/vl": {fmt.Sprintf("cookie=%#x,table=0,priority=0,actions=NORMAL", ownerCookie("switch/vl"))}}},
+			Ports:    map[string]bridge.PortSpec{"t4": {Name: "t4", Type: "tap", OFPort: 4, VLAN: 10}},
+			Flows:    map[string][]string{"switch/vl": {fmt.Sprintf("cookie=%#x,table=0,priority=0,actions=NORMAL", ownerCookie("switch/vl"))}},
+			Announce: map[string]announcement{"t4": {MAC: "02:00:00:00:00:04"}}},
 	}
 	if !reflect.DeepEqual(want, ds) {
 		t.Errorf("compileShare:\n got %s\nwant %s", js(ds), js(want))

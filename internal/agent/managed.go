@@ -337,6 +337,11 @@ func (a *Agent) addManagedBridge(name string) error {
 func applyBridge(br *bridge.Bridge, bc bridgeChanges, have, want *desiredBridge, tunnelNos map[string]uint32) []error {
 	var errs []error
 	key := func(p string) string { return bc.Name + "/" + p }
+	type arrival struct {
+		no uint32
+		an announcement
+	}
+	var added []arrival
 	for _, p := range bc.DelPorts {
 		if err := br.DelPort(p); err != nil && !errors.Is(err, bridge.ErrNoPort) {
 			errs = append(errs, fmt.Errorf("bridge %s: removing port %s: %w", bc.Name, p, err))
@@ -362,6 +367,8 @@ func applyBridge(br *bridge.Bridge, bc bridgeChanges, have, want *desiredBridge,
 		}
 		if bridge.IsTunnel(spec.Type) {
 			tunnelNos[key(ps.Name)] = no
+		} else if an, ok := want.Announce[ps.Name]; ok {
+			added = append(added, arrival{no, an})
 		}
 		have.Ports[ps.Name] = ps
 	}
@@ -387,6 +394,13 @@ func applyBridge(br *bridge.Bridge, bc bridgeChanges, have, want *desiredBridge,
 			continue
 		}
 		have.Flows[o] = fl
+	}
+	// The ports that arrived announce their VMs' MACs, now that the flows
+	// that carry their traffic are in.
+	for _, a := range added {
+		if err := announce(br, a.no, a.an); err != nil {
+			errs = append(errs, fmt.Errorf("bridge %s: announcing %s: %w", bc.Name, a.an.MAC, err))
+		}
 	}
 	return errs
 }

@@ -124,6 +124,19 @@ func TestManagedAgent(t *testing.T) {
 		t.Errorf("ov has %d flows (%v), want 8:\n%q", len(flows), err, flows)
 	}
 
+	// Each arriving port announced its VM's MAC (a RARP injected as if
+	// from the VM), which the group's flood carried to the other port.
+	for _, c := range []struct{ port, mac string }{{"v2", "\x02\x00\x00\x00\x00\x01"}, {"v1", "\x02\x00\x00\x00\x00\x02"}} {
+		waitFor(t, c.port+" to receive the other VM's RARP", func() bool {
+			for _, f := range host.port(c.port).Sent() {
+				if len(f) >= 14 && string(f[6:12]) == c.mac && f[12] == 0x80 && f[13] == 0x35 {
+					return true
+				}
+			}
+			return false
+		})
+	}
+
 	// Unbinding vm2 removes its port and leaves vm1's open.
 	v1 := host.port("v1")
 	o, err := cl.Get(ctx, resource.KindPort, "vm2")

@@ -22,7 +22,13 @@ import (
 // its data dir.
 func startManager(t testing.TB, dir string) (*manager.Manager, string) {
 	t.Helper()
-	m, err := manager.Open(context.Background(), manager.Options{DataDir: dir, Keepalive: time.Second})
+	return startManagerOn(t, dir, "")
+}
+
+// startManagerOn is startManager on the store storeURL names.
+func startManagerOn(t testing.TB, dir, storeURL string) (*manager.Manager, string) {
+	t.Helper()
+	m, err := manager.Open(context.Background(), manager.Options{DataDir: dir, Store: storeURL, Keepalive: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,9 +393,15 @@ func TestWatchSinceCurrent(t *testing.T) {
 	}
 }
 
-func TestStoreEtcdNotImplemented(t *testing.T) {
-	_, err := manager.Open(context.Background(), manager.Options{DataDir: t.TempDir(), Store: "etcd://127.0.0.1:2379"})
-	if err == nil || !strings.Contains(err.Error(), "not implemented yet") {
-		t.Errorf("etcd store: %v", err)
+func TestStoreEtcdUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, err = manager.Open(context.Background(), manager.Options{DataDir: t.TempDir(), Store: "etcd://" + addr})
+	if err == nil || !strings.Contains(err.Error(), "cannot reach etcd") {
+		t.Errorf("etcd store at a closed port: %v", err)
 	}
 }

@@ -8,6 +8,10 @@
 // immutable snapshot per revision, and writes every change through to a
 // store.Store first. Host liveness (heartbeats, acked revisions) lives in
 // memory only: agents report it again after a manager restart.
+//
+// Several managers may share one store (etcd; see follow.go): each follows
+// the others' commits into its own state and watch streams, and commits
+// only from a state that is the store's latest, retrying otherwise.
 package manager
 
 import (
@@ -61,12 +65,18 @@ type Manager struct {
 	token string
 	log   *slog.Logger
 
-	// mu serializes commits and guards cur, ix, rev and hosts' targets;
-	// readers take it shared.
+	// mu serializes commits and guards cur, ix, rev, advanced and hosts'
+	// targets; readers take it shared.
 	mu  sync.RWMutex
 	cur *state
 	ix  *index
 	rev int64
+	// advanced is closed (and replaced) when rev moves.
+	advanced chan struct{}
+
+	// stop ends following a shared store; followed is closed when done.
+	stop     context.CancelFunc
+	followed chan struct{}
 
 	// hmu guards rt (host runtime: liveness and watchers).
 	hmu sync.Mutex
@@ -107,14 +117,22 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(opts.Store, opts.DataDir)
+	st, err := store.Open(ctx, opts.Store, opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{opts: opts, st: st, token: token, log: opts.Logger, rt: map[string]*hostRuntime{}}
+	m := &Manager{opts: opts, st: st, token: token, log: opts.Logger, rt: map[string]*hostRuntime{}, advanced: make(chan struct{})}
 	if err := m.load(ctx); err != nil {
 		st.Close()
 		return nil, err
+	}
+	if f, ok := st.(store.Follow); ok {
+		fctx, cancel := context.WithCancel(context.Background())
+		m.stop, m.followed = cancel, make(chan struct{})
+		go func() {
+			defer close(m.followed)
+			m.follow(fctx, f)
+		}()
 	}
 	return m, nil
 }
@@ -166,29 +184,55 @@ func parseKey(k string) (resource.Kind, bool) {
 }
 
 func (m *Manager) load(ctx context.Context) error {
-	kvs, rev, err := m.st.Load(ctx)
+	s, rev, err := loadState(ctx, m.st)
 	if err != nil {
 		return err
-	}
-	s := newState()
-	for _, kv := range kvs {
-		kind, ok := parseKey(kv.Key)
-		if !ok {
-			return fmt.Errorf("loading the store: unknown key %q", kv.Key)
-		}
-		o, _ := resource.New(kind)
-		if err := json.Unmarshal(kv.Value, o); err != nil {
-			return fmt.Errorf("loading %s: %w", kv.Key, err)
-		}
-		o.Head().Metadata.Revision = kv.ModRevision
-		s.put(o)
 	}
 	m.cur, m.ix, m.rev = s, buildIndex(s), rev
 	return nil
 }
 
+// loadState reads the whole state from st.
+func loadState(ctx context.Context, st store.Store) (*state, int64, error) {
+	kvs, rev, err := st.Load(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	s := newState()
+	for _, kv := range kvs {
+		o, err := decodeKV(kv)
+		if err != nil {
+			return nil, 0, err
+		}
+		s.put(o)
+	}
+	return s, rev, nil
+}
+
+// decodeKV decodes a stored resource.
+func decodeKV(kv store.KV) (resource.Object, error) {
+	kind, ok := parseKey(kv.Key)
+	if !ok {
+		return nil, fmt.Errorf("loading the store: unknown key %q", kv.Key)
+	}
+	o, _ := resource.New(kind)
+	if err := json.Unmarshal(kv.Value, o); err != nil {
+		return nil, fmt.Errorf("loading %s: %w", kv.Key, err)
+	}
+	h := o.Head()
+	if h.Metadata.Name != strings.SplitN(kv.Key, "/", 2)[1] {
+		return nil, fmt.Errorf("loading %s: it holds %q", kv.Key, h.Metadata.Name)
+	}
+	h.Metadata.Revision = kv.ModRevision
+	return o, nil
+}
+
 // Close stops the watch streams and closes the store.
 func (m *Manager) Close() error {
+	if m.stop != nil {
+		m.stop()
+		<-m.followed
+	}
 	m.hmu.Lock()
 	for _, r := range m.rt {
 		if r.watcher != nil {
@@ -244,6 +288,16 @@ const ExpectExists int64 = -2
 // on any error, none. Items must be decoded with resource.DecodeJSON (so
 // normalized and valid on their own).
 func (m *Manager) Apply(ctx context.Context, items []Item) ([]Result, int64, error) {
+	var results []Result
+	var rev int64
+	err := m.retry(ctx, func() (err error) {
+		results, rev, err = m.apply(ctx, items)
+		return err
+	})
+	return results, rev, err
+}
+
+func (m *Manager) apply(ctx context.Context, items []Item) ([]Result, int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	next := m.cur.clone()
@@ -323,6 +377,15 @@ func (m *Manager) Apply(ctx context.Context, items []Item) ([]Result, int64, err
 // Delete deletes one resource; expect is as in Item (store.AnyRevision
 // for no precondition). Resources still in use are refused (ErrConflict).
 func (m *Manager) Delete(ctx context.Context, ref resource.Ref, expect int64) (int64, error) {
+	var rev int64
+	err := m.retry(ctx, func() (err error) {
+		rev, err = m.delete(ctx, ref, expect)
+		return err
+	})
+	return rev, err
+}
+
+func (m *Manager) delete(ctx context.Context, ref resource.Ref, expect int64) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old := m.cur.get(ref)
@@ -367,7 +430,10 @@ func (m *Manager) commit(ctx context.Context, next *state, touched, deleted []re
 	for _, r := range deleted {
 		ops = append(ops, store.Op{Key: storeKey(r), Expect: store.AnyRevision})
 	}
-	rev, err := m.st.Commit(ctx, ops)
+	// The base makes the commit fail if another manager committed
+	// something this one has not seen: next was checked and allocated
+	// against m.cur only.
+	rev, err := m.st.Commit(ctx, m.rev, ops)
 	if err != nil {
 		return 0, err
 	}
@@ -378,10 +444,21 @@ func (m *Manager) commit(ctx context.Context, next *state, touched, deleted []re
 			h.Metadata.Created = rev
 		}
 	}
-	oldIx := m.ix
-	m.cur, m.ix, m.rev = next, buildIndex(next), rev
-	m.fanout(oldIx, m.ix, append(touched, deleted...), rev)
+	m.publish(next, append(touched, deleted...), rev)
 	return rev, nil
+}
+
+// publish makes next, changed in refs, the state at rev and pushes the new
+// shares. Callers hold m.mu.
+func (m *Manager) publish(next *state, refs []resource.Ref, rev int64) {
+	oldIx := m.ix
+	m.cur, m.ix = next, buildIndex(next)
+	if rev > m.rev {
+		m.rev = rev
+		close(m.advanced)
+		m.advanced = make(chan struct{})
+	}
+	m.fanout(oldIx, m.ix, refs, rev)
 }
 
 // fanout sends each watching host whose share changed its delta, and

@@ -93,7 +93,7 @@ func ParseOffsets(data []byte, inPort uint32, k *flow.Key) Offsets {
 // parseMPLS puts the top label stack entry into the key. Open vSwitch
 // keeps the packet behind an MPLS stack opaque; here, when the top entry is
 // the bottom of the stack and an IPv4 or IPv6 header (by its version
-// nibble) follows, its fields go into the key too, so that after pop_mpls
+// nibble) or an ARP header follows, its fields go into the key too, so that after pop_mpls
 // the pipeline can match them without parsing the frame again. Matches on
 // them need an IP EthType, so they do not apply before the pop, and the
 // returned Offsets stay zero: actions do not rewrite headers behind MPLS.
@@ -111,6 +111,12 @@ func parseMPLS(b []byte, k *flow.Key) {
 		parseIPv4(b, k)
 	case 6:
 		parseIPv6(b, k)
+	case 0:
+		// An Ethernet/IPv4 ARP header (htype 1, ptype 0x0800, hlen 6,
+		// plen 4) is recognizable by its first six bytes.
+		if len(b) >= 6 && b[1] == 1 && b[2] == 0x08 && b[3] == 0 && b[4] == 6 && b[5] == 4 {
+			parseARP(b, k)
+		}
 	}
 }
 

@@ -272,7 +272,11 @@ func parseCases() []parseCase {
 	add("mpls-two-labels", eth(flow.EthTypeMPLS, cat(lse(203, 5, false, 127), lse(100, 3, true, 64), ip4{proto: 17, src: ip4A, dst: ip4B, ttl: 64}.build(udp(1, 2, nil)))),
 		Offsets{}, func(k *flow.Key) { k.MPLS = 203<<12 | 5<<9 | 127 })
 	add("vlan-mpls-arp", pad(eth(flow.EthTypeMPLS, cat(lse(1, 0, true, 0), arp(1, macB, ip4A, zeroMAC, ip4B)), tag{0x8100, 0x0005})),
-		Offsets{}, func(k *flow.Key) { k.VLANs[0] = flow.VLAN{TPID: 0x8100, TCI: 0x1005}; k.MPLS = 1<<12 | 0x100 })
+		Offsets{}, func(k *flow.Key) {
+			k.VLANs[0] = flow.VLAN{TPID: 0x8100, TCI: 0x1005}
+			k.MPLS = 1<<12 | 0x100
+			k.NwProto, k.NwSrc, k.NwDst, k.ArpSHA = 1, ip4A, ip4B, macB // the ARP behind the bottom label
+		})
 	add("short-13", eth(0, nil)[:13], Offsets{}, nil)
 	add("empty", nil, Offsets{}, nil)
 	add("eth-only", eth(flow.EthTypeIPv4, nil), Offsets{}, nil)

@@ -106,13 +106,16 @@ func (b *Bolt) Load(context.Context) ([]KV, int64, error) {
 }
 
 // Commit implements Store.
-func (b *Bolt) Commit(_ context.Context, ops []Op) (int64, error) {
+func (b *Bolt) Commit(_ context.Context, base int64, ops []Op) (int64, error) {
 	var rev int64
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		meta, objs := tx.Bucket(bucketMeta), tx.Bucket(bucketObjects)
 		rev = revisionOf(meta)
 		if len(ops) == 0 {
 			return nil
+		}
+		if base != AnyRevision && rev != base {
+			return &StaleError{Base: base, Revision: rev}
 		}
 		for _, op := range ops {
 			if op.Expect == AnyRevision {
@@ -149,7 +152,7 @@ func (b *Bolt) Commit(_ context.Context, ops []Op) (int64, error) {
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrPrecondition) {
+		if errors.Is(err, ErrPrecondition) || errors.Is(err, ErrStale) {
 			return 0, err
 		}
 		return 0, fmt.Errorf("committing to the store: %w", err)
