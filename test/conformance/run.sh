@@ -19,13 +19,15 @@ if [ -z "$BIN" ]; then
     (cd "$ROOT" && go build -o "$BIN" ./cmd/dvs)
 fi
 
-# The target: an agent in the background, then the bridge and its ports.
+# The target: an agent in the background, then the bridge and its ports,
+# and only then the controller (the tester reads the ports when it joins).
 # {work} is the harness's private scratch directory for the target.
 TARGET_CMD="mkdir -p {work} && $BIN agent --state-dir {work} --socket {work}/dvs.sock --workers 1 >{work}/agent.log 2>&1 &
 for i in \$(seq 100); do [ -S {work}/dvs.sock ] && break; sleep 0.1; done
 export DVS_SOCKET={work}/dvs.sock
-$BIN bridge add br0 --datapath-id {dpid} --fail-mode secure --controller tcp:127.0.0.1:{port} &&
+$BIN bridge add br0 --datapath-id {dpid} --fail-mode secure &&
 $BIN port add br0 {p1} --ofport 1 && $BIN port add br0 {p2} --ofport 2 && $BIN port add br0 {p3} --ofport 3 &&
+$BIN bridge set br0 --controller tcp:127.0.0.1:{port} &&
 wait"
 export TARGET_CMD
 export TARGET_STOP_CMD="cat {work}/agent.log | tail -20"
