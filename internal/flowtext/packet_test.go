@@ -9,8 +9,8 @@ import (
 
 // validPackets maps packet descriptions to what FormatKey prints for them.
 var validPackets = []struct{ in, want string }{
-	{"in_port=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,dl_type=0x0800,nw_src=192.0.2.1,nw_dst=198.51.100.7",
-		"ip,in_port=1,vlan_tci=0x0000,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,nw_src=192.0.2.1,nw_dst=198.51.100.7,nw_proto=0,nw_tos=0,nw_ecn=0,nw_ttl=64,nw_frag=no"},
+	{"in_port=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,dl_type=0x0800,nw_src=203.0.113.1,nw_dst=198.51.100.7",
+		"ip,in_port=1,vlan_tci=0x0000,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,nw_src=203.0.113.1,nw_dst=198.51.100.7,nw_proto=0,nw_tos=0,nw_ecn=0,nw_ttl=64,nw_frag=no"},
 	{"tcp,in_port=2,nw_src=10.0.0.1,tp_src=4321,tp_dst=80,tcp_flags=syn,nw_ttl=3",
 		"tcp,in_port=2,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=10.0.0.1,nw_dst=0.0.0.0,nw_tos=0,nw_ecn=0,nw_ttl=3,nw_frag=no,tp_src=4321,tp_dst=80,tcp_flags=syn"},
 	{"udp6,ipv6_src=2001:db8::1,ipv6_dst=2001:db8::2,tp_dst=53,nw_tos=32,nw_ecn=1,ipv6_label=0x12345",
@@ -25,8 +25,8 @@ var validPackets = []struct{ in, want string }{
 		"tcp,in_port=0,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=0.0.0.0,nw_dst=0.0.0.0,nw_tos=0,nw_ecn=0,nw_ttl=64,nw_frag=later"},
 	{"ip,nw_frag=first,nw_ttl=0",
 		"ip,in_port=0,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=0.0.0.0,nw_dst=0.0.0.0,nw_proto=0,nw_tos=0,nw_ecn=0,nw_ttl=0,nw_frag=first"},
-	{"in_port=3,reg0=5,metadata=0x10,tun_id=0x7,tun_dst=192.0.2.9,vlan_vid=0x1005",
-		"reg0=0x5,tun_id=0x7,tun_dst=192.0.2.9,metadata=0x10,in_port=3,dl_vlan=5,dl_vlan_pcp=0,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,dl_type=0x0000"},
+	{"in_port=3,reg0=5,metadata=0x10,tun_id=0x7,tun_dst=203.0.113.9,vlan_vid=0x1005",
+		"reg0=0x5,tun_id=0x7,tun_dst=203.0.113.9,metadata=0x10,in_port=3,dl_vlan=5,dl_vlan_pcp=0,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,dl_type=0x0000"},
 	{"mpls,mpls_label=100,mpls_tc=3,mpls_bos=1,mpls_ttl=64,dl_vlan=5",
 		"mpls,in_port=0,dl_vlan=5,dl_vlan_pcp=0,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,mpls_label=100,mpls_tc=3,mpls_ttl=64,mpls_bos=1"},
 	{"dl_type=0x88cc", "in_port=0,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,dl_type=0x88cc"},
@@ -56,7 +56,7 @@ func TestParsePacket(t *testing.T) {
 }
 
 func TestParsePacketKey(t *testing.T) {
-	k, err := ParsePacket("in_port=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,dl_type=0x0800,nw_src=192.0.2.1,dl_vlan=10")
+	k, err := ParsePacket("in_port=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,dl_type=0x0800,nw_src=203.0.113.1,dl_vlan=10")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestParsePacketKey(t *testing.T) {
 		EthSrc:  [6]byte{0, 0, 0, 0, 0, 1},
 		EthDst:  [6]byte{0, 0, 0, 0, 0, 2},
 		EthType: flow.EthTypeIPv4,
-		NwSrc:   0xc0000201,
+		NwSrc:   0xcb007101,
 		NwTTL:   64,
 		VLANs:   [2]flow.VLAN{{TPID: flow.EthTypeVLAN, TCI: flow.TCIPresent | 10}},
 	}

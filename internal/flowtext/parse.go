@@ -290,7 +290,7 @@ func ParseMatch(s string, opts ...Option) (flow.Match, error) {
 }
 
 // ParsePacket parses a packet description for tracing, such as
-// "in_port=1,tcp,nw_src=192.0.2.1,tp_dst=80", into a key. Every field is
+// "in_port=1,tcp,nw_src=203.0.113.1,tp_dst=80", into a key. Every field is
 // exact (no masks); fields not given are zero, except that an IP packet
 // without nw_ttl gets TTL 64 as ofproto/trace gives it, and a tagged packet
 // gets TPID 0x8100.

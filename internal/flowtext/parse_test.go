@@ -130,7 +130,7 @@ var validRules = []struct{ in, want string }{
 
 	// Pipeline fields and tunnels.
 	{"metadata=0x5/0xff,reg0=1,reg7=0x10/0xf0 actions=drop", "reg0=0x1,reg7=0x10/0xf0,metadata=0x5/0xff actions=drop"},
-	{"tun_id=0x64,tun_src=192.0.2.1,tun_dst=192.0.2.0/24 actions=drop", "tun_id=0x64,tun_src=192.0.2.1,tun_dst=192.0.2.0/24 actions=drop"},
+	{"tun_id=0x64,tun_src=203.0.113.1,tun_dst=203.0.113.0/24 actions=drop", "tun_id=0x64,tun_src=203.0.113.1,tun_dst=203.0.113.0/24 actions=drop"},
 	{"tunnel_id=5 actions=drop", "tun_id=0x5 actions=drop"},
 
 	// Actions.
