@@ -384,7 +384,7 @@ func TestAsyncDropsWhenFull(t *testing.T) {
 
 func TestInactivityProbe(t *testing.T) {
 	checkGoroutines(t)
-	ch := newChannel(t, Config{Listen: []string{"ptcp:0"}, InactivityProbe: 100 * time.Millisecond}, nil)
+	ch := newChannel(t, Config{Listen: []string{"ptcp:0"}, InactivityProbe: 300 * time.Millisecond}, nil)
 	p := connect(t, "tcp", listenAddr(t, ch, KindService))
 	// Answering the probes keeps the connection up.
 	for range 3 {
