@@ -345,9 +345,18 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 		return 0, fmt.Errorf("port %s: OpenFlow port number %d is reserved", spec.Name, spec.OFPort)
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	info, err := b.addPortLocked(spec, vc, tc)
+	b.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	b.portEvent(PortAdded, info) // outside b.mu: hooks may read the bridge
+	return info.OFPort, nil
+}
+
+func (b *Bridge) addPortLocked(spec PortSpec, vc vlan.Config, tc tunnel.Config) (PortInfo, error) {
 	if _, ok := b.ports[spec.Name]; ok {
-		return 0, fmt.Errorf("port %s: %w on bridge %s", spec.Name, ErrPortExists, b.name)
+		return PortInfo{}, fmt.Errorf("port %s: %w on bridge %s", spec.Name, ErrPortExists, b.name)
 	}
 	no := spec.OFPort
 	if no == 0 {
@@ -355,11 +364,12 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 	} else {
 		for _, ps := range b.ports {
 			if ps.no == no {
-				return 0, fmt.Errorf("port %s: OpenFlow port number %d is taken by %s", spec.Name, no, ps.spec.Name)
+				return PortInfo{}, fmt.Errorf("port %s: OpenFlow port number %d is taken by %s", spec.Name, no, ps.spec.Name)
 			}
 		}
 	}
 	var port datapath.Port
+	var err error
 	if IsTunnel(spec.Type) {
 		// A tunnel port belongs to the bridge (it shares the bridge's
 		// sockets), not to an interface, so the bridge opens it.
@@ -369,7 +379,7 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 		port, err = b.open(spec)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("port %s: %w", spec.Name, err)
+		return PortInfo{}, fmt.Errorf("port %s: %w", spec.Name, err)
 	}
 	up := true
 	if ls, ok := port.(datapath.LinkStater); ok {
@@ -378,23 +388,19 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 	if err := b.pipe.SetPort(pipeline.Port{No: no, Name: spec.Name, VLAN: vc, Up: up, NoFlood: spec.NoFlood,
 		ReflectiveRelay: spec.ReflectiveRelay, MACLimit: spec.MACLimit}); err != nil {
 		port.Close()
-		return 0, err
+		return PortInfo{}, err
 	}
 	if _, err := b.dp.Attach(no, port); err != nil {
 		b.pipe.RemovePort(no)
 		port.Close()
-		return 0, err
+		return PortInfo{}, err
 	}
 	if ifc, err := net.InterfaceByName(spec.Name); err == nil && !IsTunnel(spec.Type) {
 		b.dp.SetMTU(no, ifc.MTU)
 	}
 	spec.OFPort = no
 	b.ports[spec.Name] = &portState{spec: spec, no: no, port: port}
-	info := b.portInfoLocked(b.ports[spec.Name])
-	b.mu.Unlock()
-	b.portEvent(PortAdded, info)
-	b.mu.Lock() // for the deferred unlock
-	return no, nil
+	return b.portInfoLocked(b.ports[spec.Name]), nil
 }
 
 func (b *Bridge) freeNumberLocked() uint32 {
@@ -412,9 +418,9 @@ func (b *Bridge) freeNumberLocked() uint32 {
 // DelPort removes a port and closes it.
 func (b *Bridge) DelPort(name string) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	ps, ok := b.ports[name]
 	if !ok {
+		b.mu.Unlock()
 		return fmt.Errorf("port %s: %w on bridge %s", name, ErrNoPort, b.name)
 	}
 	info := b.portInfoLocked(ps)
@@ -424,8 +430,7 @@ func (b *Bridge) DelPort(name string) error {
 	ps.port.Close()
 	delete(b.ports, name)
 	b.mu.Unlock()
-	b.portEvent(PortDeleted, info)
-	b.mu.Lock() // for the deferred unlock
+	b.portEvent(PortDeleted, info) // outside b.mu: hooks may read the bridge
 	return nil
 }
 

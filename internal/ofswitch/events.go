@@ -79,7 +79,7 @@ func ofPort(info bridge.PortInfo) openflow.Port {
 	return p
 }
 
-// portNumber checks that no names a port of the bridge.
+// portExists reports whether no is a port of the bridge.
 func (s *Switch) portExists(no uint32) bool {
 	_, ok := s.b.Pipeline().Port(no)
 	return ok

@@ -194,11 +194,13 @@ func (tp *topo) hostOn(sw, name string, addrs ...string) string {
 
 func (tp *topo) ns(host string) string { return tp.hosts[host] }
 
-// startAgent runs `dvs agent` in the agent's namespace.
-func (a *agent) startAgent() {
+// startAgent runs `dvs agent` in the agent's namespace, with extra flags
+// after the common ones, and waits until it answers.
+func (a *agent) startAgent(extra ...string) {
 	a.t.Helper()
 	a.logs = &bytes.Buffer{}
-	cmd := exec.Command("ip", "netns", "exec", a.ns, dvsBin, "agent", "--state-dir", a.state, "--socket", a.socket, "--workers", "2")
+	args := append([]string{"netns", "exec", a.ns, dvsBin, "agent", "--state-dir", a.state, "--socket", a.socket, "--workers", "2"}, extra...)
+	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = a.logs, a.logs
 	if err := cmd.Start(); err != nil {
 		a.t.Fatal(err)

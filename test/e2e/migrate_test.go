@@ -238,7 +238,7 @@ func TestMigrateVM(t *testing.T) {
 	mgr.waitConverged("h1", "h2", "h3")
 	mustPingOV(tp, "x1", "198.51.100.12")
 	mustPingOV(tp, "x2", "198.51.100.11")
-	mustNotPingOV(tp, "m", "198.51.100.12")
+	tp.mustNotPing("m", "198.51.100.12")
 }
 
 func countLines(s string) int {
