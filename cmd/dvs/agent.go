@@ -41,7 +41,9 @@ With --manager the agent runs in manager mode: it registers its host
 of the distributed switch and keeps one bridge per switch in line with it
 (local ports of the host's VMs, one tunnel port per remote host of an overlay
 switch, the flows of each port group), acknowledging every revision it
-applies and sending heartbeats. It saves the last share in
+applies and sending heartbeats. It joins with the join token (--token-file)
+and keeps the host token the manager gives it in <state-dir>/host-token,
+which it uses from then on. It saves the last share in
 <state-dir>/share.json and applies it at start, so forwarding continues while
 the manager is unreachable; it reconnects with backoff and catches up.
 
@@ -111,8 +113,8 @@ Logs are structured (text or JSON) on standard error.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&stateDir, "state-dir", agent.DefaultStateDir, "directory of the agent's state (created with mode 0700)")
-	f.StringVar(&mgr.URL, "manager", "", "manager mode: the manager's URL (http://host:port)")
-	f.StringVar(&tokenFile, "token-file", "", "file holding the manager's join token (optional when the manager listens on loopback)")
+	f.StringVar(&mgr.URL, "manager", "", "manager mode: the manager's URL (http://host:port), or several comma-separated URLs of managers sharing one etcd store (the agent uses one that answers)")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the manager's join token, used to join (the host token the agent then gets is kept in <state-dir>/host-token); optional on loopback or once joined")
 	f.StringVar(&mgr.Host, "host", "", "manager mode: this host's name")
 	f.StringVar(&mgr.TunnelIP, "tunnel-ip", "", "manager mode: this host's underlay address (its VTEP)")
 	f.IntVar(&workers, "workers", 0, "packet workers per bridge (0 = one per CPU)")

@@ -34,7 +34,7 @@ func (c *cli) managerCmds() []*cobra.Command {
 	cmds := []*cobra.Command{c.managerCmd(), mc.applyCmd(), mc.getCmd(), mc.describeCmd(), mc.deleteCmd(), mc.hostCmd()}
 	for _, cmd := range cmds[1:] {
 		pf := cmd.PersistentFlags()
-		pf.StringVar(&mc.url, "manager", "", "the manager's URL (default $"+ManagerEnv+" or "+DefaultManagerURL+")")
+		pf.StringVar(&mc.url, "manager", "", "the manager's URL, or several comma-separated (default $"+ManagerEnv+" or "+DefaultManagerURL+")")
 		pf.StringVar(&mc.tokenFile, "token-file", "", "file holding the manager's join token (default $"+TokenFileEnv+"; optional on loopback)")
 		// These verbs also print YAML; this replaces the root's check.
 		cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
@@ -116,9 +116,19 @@ the REST API under /v1 and streams to every agent its share.
 
 On first start it writes a random join token to <data-dir>/join-token (mode
 0600). Clients and agents send it as "Authorization: Bearer <token>"; it is
-required unless --listen is a loopback address.`,
-		Example: `  dvs manager --listen 127.0.0.1:7441 --data-dir /var/lib/dvs/manager`,
-		Args:    cobra.NoArgs,
+required unless --listen is a loopback address. An agent that joins with it
+gets a host token of its own, which serves only that host's agent.
+
+Managers that share an etcd store serve the same state, each to the agents
+connected to it; give them the same join token (copy the file into each
+data dir before the first start) and give agents all their URLs.`,
+		Example: `  dvs manager --listen 127.0.0.1:7441 --data-dir /var/lib/dvs/manager
+  # two managers on one etcd cluster:
+  dvs manager --listen 203.0.113.1:7441 --data-dir /var/lib/dvs/m1 --store etcd://203.0.113.5:2379
+  cp /var/lib/dvs/m1/join-token /var/lib/dvs/m2/
+  dvs manager --listen 203.0.113.2:7441 --data-dir /var/lib/dvs/m2 --store etcd://203.0.113.5:2379
+  dvs agent --manager http://203.0.113.1:7441,http://203.0.113.2:7441 --token-file join-token --host h1 --tunnel-ip 203.0.113.11`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

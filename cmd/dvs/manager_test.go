@@ -87,7 +87,7 @@ func TestCLIManager(t *testing.T) {
 	dvs(t, "", "--manager", "http://127.0.0.1:1", "get", "switches").check(t, exitUnreachable, "", "cannot reach the dvs manager")
 	wrong := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
-	dvs(t, "", "--manager", url, "--token-file", wrong, "get", "switches").check(t, exitError, "", "wrong token")
+	dvs(t, "", "--manager", url, "--token-file", wrong, "get", "switches").check(t, exitError, "", "unknown token: neither the manager's join token (a wrong --token-file?)")
 }
 
 func TestCLIManagerEtcdUnreachable(t *testing.T) {

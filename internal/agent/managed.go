@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,7 +122,7 @@ func (m *managed) watch(ctx context.Context, saved savedShare) {
 	backoff := 500 * time.Millisecond
 	down := false
 	for ctx.Err() == nil {
-		_, err := m.cl.Register(ctx, m.opt.Host, resource.HostSpec{Address: m.opt.TunnelIP, AgentVersion: m.a.opts.Version})
+		err := m.register(ctx)
 		if err == nil {
 			// A manager that restarted has forgotten our ack: ack again.
 			m.mu.Lock()
@@ -169,6 +170,44 @@ func (m *managed) watch(ctx context.Context, saved savedShare) {
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
+}
+
+// hostTokenFile keeps the host token the manager gave this agent when it
+// joined; with it the agent needs the join token no more.
+const hostTokenFile = "host-token"
+
+// register registers the host with its host token, or joins with the
+// join token when it has none or the manager does not know it (the
+// manager's store was reset, or the host was deleted or re-joined), and
+// keeps the new host token.
+func (m *managed) register(ctx context.Context) error {
+	spec := resource.HostSpec{Address: m.opt.TunnelIP, AgentVersion: m.a.opts.Version}
+	path := filepath.Join(m.a.opts.StateDir, hostTokenFile)
+	if data, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(data))) > 0 {
+		m.cl.SetToken(strings.TrimSpace(string(data)))
+		_, _, err := m.cl.Register(ctx, m.opt.Host, spec)
+		if !client.IsStatus(err, http.StatusUnauthorized) && !client.IsStatus(err, http.StatusForbidden) {
+			return err
+		}
+		m.a.log.Warn("the manager refused this host's token; joining again with the join token", "err", err)
+		os.Remove(path)
+	}
+	m.cl.SetToken(m.opt.Token)
+	_, tok, err := m.cl.Register(ctx, m.opt.Host, spec)
+	if client.IsStatus(err, http.StatusUnauthorized) {
+		return fmt.Errorf("the manager refused the join token (check --token-file): %w", err)
+	}
+	if err != nil || tok == "" {
+		return err
+	}
+	if err := os.WriteFile(path+".tmp", []byte(tok+"\n"), 0o600); err != nil {
+		m.a.log.Error("cannot save the host token; the agent will join again next time", "err", err)
+	} else if err := os.Rename(path+".tmp", path); err != nil {
+		m.a.log.Error("cannot save the host token; the agent will join again next time", "err", err)
+	}
+	m.a.log.Info("joined the manager", "host", m.opt.Host)
+	m.cl.SetToken(tok)
+	return nil
 }
 
 func (m *managed) setWant(sh *manager.Share, rev int64) {

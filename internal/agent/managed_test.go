@@ -3,7 +3,10 @@ package agent
 import (
 	"context"
 	"net"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,11 +41,17 @@ spec: {portGroup: web, mac: "02:00:00:00:00:02", host: h1, interface: v2, interf
 // returned stop is called.
 func runManagedAgent(t *testing.T, dir, url string, host *fakeHost) (stop func()) {
 	t.Helper()
+	return runManagedAgentToken(t, dir, url, "", host)
+}
+
+// runManagedAgentToken is runManagedAgent with a join token.
+func runManagedAgentToken(t *testing.T, dir, url, token string, host *fakeHost) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{StateDir: dir, Socket: filepath.Join(dir, "s.sock"), Workers: 1, Opener: host.open,
-			Version: "test", Manager: &ManagerOptions{URL: url, Host: "h1", TunnelIP: "127.0.0.1", Heartbeat: 100 * time.Millisecond}})
+			Version: "test", Manager: &ManagerOptions{URL: url, Token: token, Host: "h1", TunnelIP: "127.0.0.1", Heartbeat: 100 * time.Millisecond}})
 	}()
 	stopped := false
 	stop = func() {
@@ -164,4 +173,77 @@ func TestManagedAgent(t *testing.T) {
 		ps, err := ac2.Ports(ctx, "ov")
 		return err == nil && len(ps) == 1 && ps[0].Name == "v1"
 	})
+}
+
+// TestAgentHostToken: an agent joins with the join token, keeps the host
+// token it got (mode 0600) and uses it from then on; a host token the
+// manager does not know makes it join again; a wrong join token leaves
+// nothing registered.
+func TestAgentHostToken(t *testing.T) {
+	m, err := manager.Open(context.Background(), manager.Options{DataDir: t.TempDir(), Keepalive: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	srv := httptest.NewServer(m.Handler(true))
+	defer srv.Close()
+	ctx := context.Background()
+	adir := t.TempDir()
+	tokFile := filepath.Join(adir, hostTokenFile)
+	readTok := func() string {
+		data, _ := os.ReadFile(tokFile)
+		return strings.TrimSpace(string(data))
+	}
+	// seen reports whether the agent's registration or heartbeats have
+	// reached the manager since the last restart.
+	var since time.Time
+	seen := func() bool {
+		o, err := m.Get(resource.Ref{Kind: resource.KindHost, Name: "h1"})
+		if err != nil {
+			return false
+		}
+		hb := o.(*resource.Host).Status.LastHeartbeat
+		return hb != nil && hb.After(since)
+	}
+	restart := func(token string) func() {
+		since = time.Now()
+		return runManagedAgentToken(t, adir, srv.URL, token, newFakeHost())
+	}
+
+	// A wrong join token: nothing registered.
+	stop := runManagedAgentToken(t, adir, srv.URL, "wrong", newFakeHost())
+	time.Sleep(500 * time.Millisecond)
+	if _, err := m.Get(resource.Ref{Kind: resource.KindHost, Name: "h1"}); err == nil {
+		t.Error("an agent with a wrong join token registered its host")
+	}
+	stop()
+
+	stop = restart(m.Token())
+	waitFor(t, "the agent to join", seen)
+	tok := readTok()
+	if st, err := os.Stat(tokFile); err != nil || st.Mode().Perm() != 0o600 || tok == "" {
+		t.Fatalf("host token file: %v, %v", st, err)
+	}
+	if err := client.New(srv.URL, tok).Heartbeat(ctx, "h1"); err != nil {
+		t.Errorf("the saved host token does not serve h1: %v", err)
+	}
+	stop()
+
+	// Restarted with the host token and no join token: it needs no
+	// join, so the token stays.
+	stop = restart("")
+	waitFor(t, "the agent to come back with its host token", seen)
+	if readTok() != tok {
+		t.Error("the agent joined again although its host token is valid")
+	}
+	stop()
+
+	// A host token the manager does not know: it joins again.
+	if err := os.WriteFile(tokFile, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stop = restart(m.Token())
+	waitFor(t, "the agent to join again", func() bool { t2 := readTok(); return t2 != "" && t2 != tok && t2 != strings.Repeat("ab", 32) })
+	waitFor(t, "the agent to register again", seen)
+	stop()
 }

@@ -167,6 +167,105 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+// TestHostTokens: the join token joins a host and hands out its own
+// token; that token serves the host's agent endpoints only; an unknown
+// token is refused with a clear error and stores nothing; a re-join
+// replaces the old token; the credential never shows and survives a
+// restart.
+func TestHostTokens(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := startManager(t, dir)
+	srv := httptest.NewServer(m.Handler(true)) // as on a non-loopback listener
+	defer srv.Close()
+	ctx := context.Background()
+	spec := resource.HostSpec{Address: "203.0.113.1"}
+
+	joiner := client.New(srv.URL, m.Token())
+	_, tok1, err := joiner.Register(ctx, "h1", spec)
+	if err != nil || tok1 == "" {
+		t.Fatalf("join: token %q, err %v", tok1, err)
+	}
+	if _, _, err := joiner.Register(ctx, "h2", resource.HostSpec{Address: "203.0.113.2"}); err != nil {
+		t.Fatal(err)
+	}
+	h1 := client.New(srv.URL, tok1)
+	if _, tok, err := h1.Register(ctx, "h1", spec); err != nil || tok != "" {
+		t.Errorf("register with the host token: new token %q, err %v (want none, nil)", tok, err)
+	}
+	if err := h1.Heartbeat(ctx, "h1"); err != nil {
+		t.Errorf("heartbeat with the host token: %v", err)
+	}
+	if err := h1.Ack(ctx, "h1", 1); err != nil {
+		t.Errorf("ack with the host token: %v", err)
+	}
+	// Not another host's endpoints, not the configuration.
+	if err := h1.Heartbeat(ctx, "h2"); !client.IsStatus(err, 403) || !strings.Contains(err.Error(), "host h1's token") {
+		t.Errorf("host token on another host: %v, want 403 naming h1", err)
+	}
+	if _, _, err := h1.List(ctx, resource.KindSwitch); !client.IsStatus(err, 403) {
+		t.Errorf("host token listing switches: %v, want 403", err)
+	}
+	if _, err := h1.Apply(ctx, []resource.Object{&resource.Switch{Header: resource.Header{APIVersion: resource.APIVersion, Kind: resource.KindSwitch, Metadata: resource.Meta{Name: "x"}}, Spec: resource.SwitchSpec{Overlay: "vxlan", MTU: 1450}}}); !client.IsStatus(err, 403) {
+		t.Errorf("host token applying: %v, want 403", err)
+	}
+
+	// An unknown token: 401 with a clear message, nothing stored.
+	rev := m.Revision()
+	bogus := client.New(srv.URL, strings.Repeat("ab", 32))
+	_, _, err = bogus.Register(ctx, "h9", resource.HostSpec{Address: "203.0.113.9"})
+	if !client.IsStatus(err, 401) || !strings.Contains(err.Error(), "unknown token") {
+		t.Errorf("unknown token: %v, want 401 unknown token", err)
+	}
+	if _, err := m.Get(resource.Ref{Kind: resource.KindHost, Name: "h9"}); err == nil || m.Revision() != rev {
+		t.Errorf("an unknown token stored something: h9 err %v, revision %d -> %d", err, rev, m.Revision())
+	}
+
+	// The credential never shows, and users cannot set it.
+	got, err := joiner.Get(ctx, resource.KindHost, "h1")
+	if err != nil || got.(*resource.Host).Credential != "" {
+		t.Errorf("host h1 shows its credential %q (err %v)", got.(*resource.Host).Credential, err)
+	}
+	withCred := &resource.Host{Header: resource.Header{APIVersion: resource.APIVersion, Kind: resource.KindHost, Metadata: resource.Meta{Name: "h1"}}, Spec: spec, Credential: "00"}
+	if _, err := joiner.Apply(ctx, []resource.Object{withCred}); !client.IsStatus(err, 400) {
+		t.Errorf("applying a host with a credential: %v, want 400", err)
+	}
+	// An update of the host by the administrator keeps its token.
+	withCred.Credential = ""
+	withCred.Spec.AgentVersion = "v2"
+	if _, err := joiner.Apply(ctx, []resource.Object{withCred}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h1.Heartbeat(ctx, "h1"); err != nil {
+		t.Errorf("host token after an update of the host: %v", err)
+	}
+
+	// The credential survives a restart.
+	m.Close()
+	srv.Close()
+	m2, err := manager.Open(ctx, manager.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	srv2 := httptest.NewServer(m2.Handler(true))
+	defer srv2.Close()
+	h1 = client.New(srv2.URL, tok1)
+	if _, _, err := h1.Register(ctx, "h1", spec); err != nil {
+		t.Errorf("host token after a manager restart: %v", err)
+	}
+	// A re-join replaces the token: the old one is unknown from then on.
+	_, tok2, err := client.New(srv2.URL, m2.Token()).Register(ctx, "h1", spec)
+	if err != nil || tok2 == "" || tok2 == tok1 {
+		t.Fatalf("re-join: token %q (old %q), err %v", tok2, tok1, err)
+	}
+	if err := h1.Heartbeat(ctx, "h1"); !client.IsStatus(err, 401) {
+		t.Errorf("old host token after a re-join: %v, want 401", err)
+	}
+	if err := client.New(srv2.URL, tok2).Heartbeat(ctx, "h1"); err != nil {
+		t.Errorf("new host token: %v", err)
+	}
+}
+
 type fakeAddr string
 
 func (a fakeAddr) Network() string { return "tcp" }
@@ -186,7 +285,7 @@ type fakeAgent struct {
 func startAgent(t *testing.T, ctx context.Context, url, token, name, addr string) *fakeAgent {
 	t.Helper()
 	a := &fakeAgent{name: name, cl: client.New(url, token), got: make(chan struct{}, 100)}
-	if _, err := a.cl.Register(ctx, name, resource.HostSpec{Address: addr, Uplinks: []string{"eth1"}, AgentVersion: "test"}); err != nil {
+	if _, _, err := a.cl.Register(ctx, name, resource.HostSpec{Address: addr, Uplinks: []string{"eth1"}, AgentVersion: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	go a.cl.Watch(ctx, name, 0, nil, func(msg manager.Message) error {
@@ -367,7 +466,7 @@ func TestWatchSinceCurrent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cl := client.New(url, "")
-	if _, err := cl.Register(ctx, "h1", resource.HostSpec{Address: "127.0.0.1"}); err != nil {
+	if _, _, err := cl.Register(ctx, "h1", resource.HostSpec{Address: "127.0.0.1"}); err != nil {
 		t.Fatal(err)
 	}
 	first := func(since int64, have *manager.Share) manager.Message {
@@ -403,5 +502,28 @@ func TestStoreEtcdUnreachable(t *testing.T) {
 	_, err = manager.Open(context.Background(), manager.Options{DataDir: t.TempDir(), Store: "etcd://" + addr})
 	if err == nil || !strings.Contains(err.Error(), "cannot reach etcd") {
 		t.Errorf("etcd store at a closed port: %v", err)
+	}
+}
+
+// TestClientFailover: a client given several managers uses one that
+// answers, whichever position it has in the list.
+func TestClientFailover(t *testing.T) {
+	_, url := startManager(t, t.TempDir())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	ctx := context.Background()
+	for _, list := range []string{dead + "," + url, url + "," + dead, dead + ", " + url + "/"} {
+		if _, _, err := client.New(list, "").List(ctx, resource.KindSwitch); err != nil {
+			t.Errorf("managers %s: %v", list, err)
+		}
+	}
+	_, _, err = client.New(dead+","+dead, "").List(ctx, resource.KindSwitch)
+	var ue *client.UnreachableError
+	if !errors.As(err, &ue) {
+		t.Errorf("no manager answering: %v, want an UnreachableError", err)
 	}
 }

@@ -104,6 +104,26 @@ spec: {portGroup: web, mac: "02:00:00:00:00:01", host: h1, interface: tap1}
 		h1.wait(t, h1.count()+1)
 	}
 
+	// A reports the host connected to B: B publishes its hosts' status
+	// in the store.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		o, err := a.Get(resource.Ref{Kind: resource.KindHost, Name: "h1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := o.(*resource.Host).Status
+		ob, _ := b.Get(resource.Ref{Kind: resource.KindHost, Name: "h1"})
+		want := ob.(*resource.Host).Status
+		if st.State == resource.HostReady && st.Connected && st.Converged && st.AckedRevision == want.AckedRevision && want.AckedRevision > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("manager A reports h1 (connected to B) as %+v; B says %+v", st, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	// Concurrent applies on A and B: every group gets its own VNI, and
 	// both managers agree on them.
 	const perManager = 8

@@ -111,6 +111,10 @@ func (m *Manager) applyChange(c store.Change) error {
 	next := m.cur.clone()
 	refs := make([]resource.Ref, 0, len(c.KVs))
 	for _, kv := range c.KVs {
+		if isStatusKey(kv.Key) {
+			m.takeStatus(kv)
+			continue
+		}
 		kind, ok := parseKey(kv.Key)
 		if !ok {
 			m.log.Warn("store: ignoring an unknown key", "key", kv.Key, "revision", c.Revision)
@@ -140,7 +144,7 @@ func (m *Manager) applyChange(c store.Change) error {
 // resync loads the whole store and publishes what differs from the
 // manager's state.
 func (m *Manager) resync(ctx context.Context) error {
-	s, rev, err := loadState(ctx, m.st)
+	s, rev, err := m.loadState(ctx)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,12 @@ import (
 //	POST   /v1/hosts/{name}/ack            {"revision":R} -> 204
 //	POST   /v1/hosts/{name}/heartbeat      -> 204
 //
-// Errors are {"error":"..."} with 400 (bad input), 401 (token), 404, 409
+// Every path needs the join token unless the listener is on loopback. A
+// register with the join token joins the host: the answer's
+// Dvs-Host-Token header has the host's own token, which serves that
+// host's register/watch/ack/heartbeat and nothing else (403 otherwise).
+//
+// Errors are {"error":"..."} with 400 (bad input), 401 (token), 403, 404, 409
 // (exists, in use, duplicate MAC or VNI), 412 (If-Match) or 500.
 
 // MaxBody bounds request bodies.
@@ -60,16 +65,16 @@ func AuthRequired(addr net.Addr) bool {
 func (m *Manager) Handler(requireAuth bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/version", m.hVersion)
-	mux.HandleFunc("POST /v1/apply", m.hApply)
-	mux.HandleFunc("GET /v1/{kind}", m.hList)
-	mux.HandleFunc("POST /v1/{kind}", m.hCreate)
-	mux.HandleFunc("GET /v1/{kind}/{name}", m.hGet)
-	mux.HandleFunc("PUT /v1/{kind}/{name}", m.hPut)
-	mux.HandleFunc("DELETE /v1/{kind}/{name}", m.hDelete)
-	mux.HandleFunc("POST /v1/hosts/{name}/register", m.hRegister)
-	mux.HandleFunc("GET /v1/hosts/{name}/watch", m.hWatch)
-	mux.HandleFunc("POST /v1/hosts/{name}/ack", m.hAck)
-	mux.HandleFunc("POST /v1/hosts/{name}/heartbeat", m.hHeartbeat)
+	mux.HandleFunc("POST /v1/apply", adminOnly(m.hApply))
+	mux.HandleFunc("GET /v1/{kind}", adminOnly(m.hList))
+	mux.HandleFunc("POST /v1/{kind}", adminOnly(m.hCreate))
+	mux.HandleFunc("GET /v1/{kind}/{name}", adminOnly(m.hGet))
+	mux.HandleFunc("PUT /v1/{kind}/{name}", adminOnly(m.hPut))
+	mux.HandleFunc("DELETE /v1/{kind}/{name}", adminOnly(m.hDelete))
+	mux.HandleFunc("POST /v1/hosts/{name}/register", agentOnly(m.hRegister))
+	mux.HandleFunc("GET /v1/hosts/{name}/watch", agentOnly(m.hWatch))
+	mux.HandleFunc("POST /v1/hosts/{name}/ack", agentOnly(m.hAck))
+	mux.HandleFunc("POST /v1/hosts/{name}/heartbeat", agentOnly(m.hHeartbeat))
 	return m.auth(requireAuth, mux)
 }
 
@@ -77,21 +82,53 @@ func (m *Manager) auth(required bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		if h == "" && !required {
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(withCaller(r.Context(), caller{})))
 			return
 		}
 		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(m.token)) != 1 {
+		tok = strings.TrimSpace(tok)
+		unauthorized := func(msg string) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dvs"`)
-			msg := "a valid bearer token is required (the manager's join-token)"
-			if h != "" {
-				msg = "wrong token"
-			}
 			writeError(w, fmt.Errorf("%w: %s", ErrUnauthorized, msg))
+		}
+		switch {
+		case !ok || tok == "":
+			unauthorized("a valid bearer token is required (the manager's join-token, or an agent's host token)")
+		case subtle.ConstantTimeCompare([]byte(tok), []byte(m.token)) == 1:
+			next.ServeHTTP(w, r.WithContext(withCaller(r.Context(), caller{})))
+		default:
+			host := m.hostOfToken(tok)
+			if host == "" {
+				unauthorized("unknown token: neither the manager's join token (a wrong --token-file?) nor a registered host's token " +
+					"(an agent whose host was deleted or joined again elsewhere must join again with the join token)")
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(withCaller(r.Context(), caller{host: host})))
+		}
+	})
+}
+
+// agentOnly wraps the handlers a host token may call: they serve only the
+// token's own host.
+func agentOnly(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if c := callerOf(r.Context()); c.host != "" && c.host != r.PathValue("name") {
+			writeError(w, fmt.Errorf("%w: this is host %s's token; it serves only that host's agent", ErrForbidden, c.host))
 			return
 		}
-		next.ServeHTTP(w, r)
-	})
+		fn(w, r)
+	}
+}
+
+// adminOnly wraps the handlers a host token may not call.
+func adminOnly(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if c := callerOf(r.Context()); c.host != "" {
+			writeError(w, fmt.Errorf("%w: a host token (host %s) serves only its agent's endpoints; use the join token", ErrForbidden, c.host))
+			return
+		}
+		fn(w, r)
+	}
 }
 
 // Serve serves the API on ln until ctx ends. The token is required unless
@@ -127,6 +164,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrConflict):
@@ -391,7 +430,19 @@ func (m *Manager) hRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	got, created, err := m.Register(r.Context(), o.(*resource.Host))
+	// The administrator's token joins the host (a new host token);
+	// the host's own token just updates it.
+	var got *resource.Host
+	var created bool
+	if callerOf(r.Context()).host == "" {
+		var tok string
+		got, created, tok, err = m.Join(r.Context(), o.(*resource.Host))
+		if err == nil {
+			w.Header().Set(HostTokenHeader, tok)
+		}
+	} else {
+		got, created, err = m.Register(r.Context(), o.(*resource.Host))
+	}
 	if err != nil {
 		writeError(w, err)
 		return

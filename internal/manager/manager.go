@@ -78,9 +78,11 @@ type Manager struct {
 	stop     context.CancelFunc
 	followed chan struct{}
 
-	// hmu guards rt (host runtime: liveness and watchers).
-	hmu sync.Mutex
-	rt  map[string]*hostRuntime
+	// hmu guards rt (host runtime: liveness and watchers) and peers
+	// (the status other managers published of their hosts).
+	hmu   sync.Mutex
+	rt    map[string]*hostRuntime
+	peers map[string]peerStatus
 }
 
 // hostRuntime is what the manager knows about a host's agent beyond its
@@ -121,7 +123,7 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{opts: opts, st: st, token: token, log: opts.Logger, rt: map[string]*hostRuntime{}, advanced: make(chan struct{})}
+	m := &Manager{opts: opts, st: st, token: token, log: opts.Logger, rt: map[string]*hostRuntime{}, peers: map[string]peerStatus{}, advanced: make(chan struct{})}
 	if err := m.load(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -131,7 +133,10 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		m.stop, m.followed = cancel, make(chan struct{})
 		go func() {
 			defer close(m.followed)
+			done := make(chan struct{})
+			go func() { defer close(done); m.publishStatus(fctx) }()
 			m.follow(fctx, f)
+			<-done
 		}()
 	}
 	return m, nil
@@ -184,7 +189,7 @@ func parseKey(k string) (resource.Kind, bool) {
 }
 
 func (m *Manager) load(ctx context.Context) error {
-	s, rev, err := loadState(ctx, m.st)
+	s, rev, err := m.loadState(ctx)
 	if err != nil {
 		return err
 	}
@@ -192,14 +197,19 @@ func (m *Manager) load(ctx context.Context) error {
 	return nil
 }
 
-// loadState reads the whole state from st.
-func loadState(ctx context.Context, st store.Store) (*state, int64, error) {
-	kvs, rev, err := st.Load(ctx)
+// loadState reads the whole state from the store (and the host status
+// other managers published).
+func (m *Manager) loadState(ctx context.Context) (*state, int64, error) {
+	kvs, rev, err := m.st.Load(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	s := newState()
 	for _, kv := range kvs {
+		if isStatusKey(kv.Key) {
+			m.takeStatus(kv)
+			continue
+		}
 		o, err := decodeKV(kv)
 		if err != nil {
 			return nil, 0, err
@@ -327,12 +337,13 @@ func (m *Manager) apply(ctx context.Context, items []Item) ([]Result, int64, err
 		case it.Expect > 0 && oldRev != it.Expect:
 			return nil, 0, fmt.Errorf("%w: %s is at revision %d, not %d", ErrPrecondition, ref, oldRev, it.Expect)
 		}
-		if old != nil && bytes.Equal(old.SpecJSON(), o.SpecJSON()) {
+		if old != nil && bytes.Equal(old.SpecJSON(), o.SpecJSON()) && sameCredential(old, o) {
 			results[i].Action, results[i].Revision = Unchanged, oldRev
 			continue
 		}
 		n := resource.Clone(o)
 		n.ClearStatus()
+		carryCredential(old, n)
 		if old != nil {
 			carryStatus(old, n)
 			n.Head().Metadata.Created = old.Head().Metadata.Created
@@ -569,6 +580,7 @@ func (m *Manager) decorate(o resource.Object) resource.Object {
 	case *resource.Host:
 		c := *o
 		c.Status = m.hostStatus(o.Metadata.Name)
+		c.Credential = ""
 		return &c
 	}
 	return o
@@ -579,6 +591,28 @@ func (m *Manager) hostStatus(h string) resource.HostStatus {
 	m.hmu.Lock()
 	defer m.hmu.Unlock()
 	r := m.rt[h]
+	if ps, ok := m.peers[h]; ok && (r == nil || r.watcher == nil && ps.Heartbeat.After(r.lastHeartbeat)) {
+		// Another manager has (or had) the host's agent.
+		var target int64
+		if r != nil {
+			target = r.target
+		}
+		hb := ps.Heartbeat
+		age := time.Since(hb).Round(time.Millisecond).Seconds()
+		st := resource.HostStatus{
+			State:          resource.HostNotReady,
+			Connected:      ps.Connected,
+			LastHeartbeat:  &hb,
+			HeartbeatAge:   &age,
+			TargetRevision: target,
+			AckedRevision:  ps.Acked,
+			Converged:      ps.Acked >= target,
+		}
+		if st.Connected && time.Since(hb) < m.opts.HeartbeatTimeout {
+			st.State = resource.HostReady
+		}
+		return st
+	}
 	if r == nil || r.lastHeartbeat.IsZero() {
 		st := resource.HostStatus{State: resource.HostUnknown}
 		if r != nil {

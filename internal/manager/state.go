@@ -16,6 +16,7 @@ var (
 	ErrConflict     = errors.New("conflict")            // 409
 	ErrPrecondition = errors.New("precondition failed") // 412
 	ErrUnauthorized = errors.New("unauthorized")        // 401
+	ErrForbidden    = errors.New("forbidden")           // 403
 )
 
 func conflictf(format string, args ...any) error {

@@ -186,8 +186,31 @@ func (m *Manager) Unwatch(w *Watcher) {
 }
 
 // Register creates or updates a host as its agent reports it, and counts
-// as a heartbeat. It returns the host and whether it was created.
+// as a heartbeat. It returns the host and whether it was created. The
+// host's credential stays as it was.
 func (m *Manager) Register(ctx context.Context, h *resource.Host) (*resource.Host, bool, error) {
+	return m.register(ctx, h)
+}
+
+// Join is Register for an agent that presented the join token: the host
+// gets a new token (returned; the manager keeps only its hash), which
+// replaces any earlier one. From then on the agent uses it, and it serves
+// only that host's agent endpoints.
+func (m *Manager) Join(ctx context.Context, h *resource.Host) (*resource.Host, bool, string, error) {
+	tok, err := randomToken()
+	if err != nil {
+		return nil, false, "", err
+	}
+	h = resource.Clone(h).(*resource.Host)
+	h.Credential = credentialOf(tok)
+	got, created, err := m.register(ctx, h)
+	if err != nil {
+		return nil, false, "", err
+	}
+	return got, created, tok, nil
+}
+
+func (m *Manager) register(ctx context.Context, h *resource.Host) (*resource.Host, bool, error) {
 	res, _, err := m.Apply(ctx, []Item{{Object: h, Expect: store.AnyRevision}})
 	if err != nil {
 		return nil, false, err

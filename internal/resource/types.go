@@ -156,6 +156,10 @@ type Host struct {
 	Header
 	Spec   HostSpec   `json:"spec"`
 	Status HostStatus `json:"status,omitzero"`
+	// Credential is the SHA-256 (hex) of the host token the manager gave
+	// the host's agent when it joined. The manager stores it and never
+	// shows it; users cannot set it.
+	Credential string `json:"credential,omitempty"`
 }
 
 // HostSpec is what the agent reports about its host when it registers.
@@ -396,6 +400,9 @@ func (o *PortGroup) Validate() error {
 }
 
 func (o *Host) Validate() error {
+	if o.Credential != "" {
+		return invalidf("credential is set by the manager when the host's agent joins; leave it out")
+	}
 	a, err := netip.ParseAddr(o.Spec.Address)
 	if err != nil {
 		if o.Spec.Address == "" {

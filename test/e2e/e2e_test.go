@@ -324,15 +324,23 @@ func TestTwoHostsPingAndTCP(t *testing.T) {
 	tp.mustPing("a", "2001:db8::2")
 
 	// A TCP stream: iperf3 for 3 seconds.
-	srv := exec.Command("ip", "netns", "exec", tp.ns("b"), "iperf3", "-s", "-1", "-B", "198.51.100.2")
+	tp.mustIperf("a", "b", "198.51.100.2")
+}
+
+// mustIperf runs a 3-second iperf3 TCP stream from host client to host
+// server (listening on addr) and fails below 10 Mbit/s.
+func (tp *topo) mustIperf(client, server, addr string) {
+	t := tp.t
+	t.Helper()
+	srv := exec.Command("ip", "netns", "exec", tp.ns(server), "iperf3", "-s", "-1", "-B", addr)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Process.Kill()
+	defer func() { srv.Process.Kill(); srv.Wait() }()
 	time.Sleep(300 * time.Millisecond)
-	out := tp.nsx(tp.ns("a"), "iperf3", "-c", "198.51.100.2", "-t", "3", "-J")
-	if !strings.Contains(out, `"sum_received"`) {
-		t.Fatalf("iperf3 output has no result:\n%s", out)
+	out, err := try("ip", "netns", "exec", tp.ns(client), "iperf3", "-c", addr, "-t", "3", "-J")
+	if err != nil || !strings.Contains(out, `"sum_received"`) {
+		t.Fatalf("iperf3 %s -> %s: %v\n%s", client, addr, err, out)
 	}
 	var bps float64
 	if i := strings.Index(out, `"sum_received"`); i >= 0 {
@@ -341,7 +349,7 @@ func TestTwoHostsPingAndTCP(t *testing.T) {
 			fmt.Sscanf(strings.TrimLeft(rest[j+len(`"bits_per_second"`):], ": "), "%g", &bps)
 		}
 	}
-	t.Logf("iperf3 TCP through dvs: %.2f Gbit/s", bps/1e9)
+	t.Logf("iperf3 TCP %s -> %s through dvs: %.2f Gbit/s", client, addr, bps/1e9)
 	if bps < 10e6 {
 		t.Errorf("TCP throughput %.0f bit/s, want at least 10 Mbit/s", bps)
 	}

@@ -12,17 +12,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dvs-project/dvs/internal/manager/store/etcdtest"
 	"github.com/dvs-project/dvs/internal/resource"
 )
 
 // managerProc is a `dvs manager` running in a namespace.
 type managerProc struct {
-	t    *testing.T
-	ns   string
-	dir  string
-	addr string
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	t     *testing.T
+	ns    string
+	dir   string
+	addr  string
+	store string // --store, "" for the embedded one
+	cmd   *exec.Cmd
+	logs  *bytes.Buffer
 }
 
 func (m *managerProc) url() string       { return "http://" + m.addr }
@@ -32,7 +34,11 @@ func (m *managerProc) tokenFile() string { return filepath.Join(m.dir, "join-tok
 func (m *managerProc) start() {
 	m.t.Helper()
 	m.logs = &bytes.Buffer{}
-	cmd := exec.Command("ip", "netns", "exec", m.ns, dvsBin, "manager", "--listen", m.addr, "--data-dir", m.dir)
+	args := []string{"netns", "exec", m.ns, dvsBin, "manager", "--listen", m.addr, "--data-dir", m.dir}
+	if m.store != "" {
+		args = append(args, "--store", m.store)
+	}
+	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = m.logs, m.logs
 	if err := cmd.Start(); err != nil {
 		m.t.Fatal(err)
@@ -160,29 +166,64 @@ spec: {portGroup: %s, mac: "%s", host: %s, interface: %s, interfaceType: veth}
 
 // TestManagerOverlay runs a manager and two agents in manager mode: one
 // vxlan switch, two port groups with a VM of each on each host. VMs of one
-// group reach each other across hosts, groups stay apart, and forwarding
-// survives the manager's death and an agent's restart without it.
-func TestManagerOverlay(t *testing.T) {
+// group reach each other across hosts (ping and iperf3), groups stay
+// apart, agents join with the join token and keep a host token, and
+// forwarding survives the manager's death and an agent's restart without
+// it.
+func TestManagerOverlay(t *testing.T) { managerOverlay(t, false) }
+
+// TestManagerOverlayEtcdPair is TestManagerOverlay against two managers
+// sharing one etcd (Debian's etcd-server, started by the test): host 1's
+// agent is given manager A first, host 2's manager B first; the
+// configuration is applied through A and reaches host 2 through B; when A
+// dies, host 1's agent moves to B.
+func TestManagerOverlayEtcdPair(t *testing.T) { managerOverlay(t, true) }
+
+func managerOverlay(t *testing.T, etcdPair bool) {
 	tp := newTopo(t)
-	sw2 := &agent{t: t, ns: "dvs-sw2-" + tp.id, socket: filepath.Join(tp.dir, "sw2.sock"), state: filepath.Join(tp.dir, "sw2-state")}
-	run(t, "ip", "netns", "add", sw2.ns)
-	tp.others = append(tp.others, sw2)
-	tp.nsx(sw2.ns, "ip", "link", "set", "lo", "up")
-	tp.nsx(sw2.ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+	sw2 := tp.switchNS("sw2")
 	tp.underlay(tp.sw, sw2.ns)
 
-	// The manager lives in host 1's namespace on its underlay address;
-	// host 2's agent reaches it over the underlay. Killing the namespaces'
-	// processes (cleanup) ends it too.
+	// The managers live in host 1's namespace on its underlay address;
+	// host 2's agent reaches them over the underlay. Killing the
+	// namespaces' processes (cleanup) ends them too.
 	mgr := &managerProc{t: t, ns: tp.sw, dir: filepath.Join(tp.dir, "manager"), addr: "203.0.113.1:7441"}
+	mgrs := []*managerProc{mgr}
+	if etcdPair {
+		mgr.store = "etcd://" + etcdtest.StartIn(t, tp.sw)
+		mgrs = append(mgrs, &managerProc{t: t, ns: tp.sw, dir: filepath.Join(tp.dir, "manager-b"), addr: "203.0.113.1:7442", store: mgr.store})
+	}
 	t.Cleanup(func() {
-		mgr.kill()
+		for _, m := range mgrs {
+			m.kill()
+			if t.Failed() {
+				t.Logf("manager %s log:\n%s", m.addr, m.logs)
+			}
+		}
 		if t.Failed() {
-			t.Logf("manager log:\n%s", mgr.logs)
 			t.Logf("agent 2 log:\n%s", sw2.logs)
 		}
 	})
 	mgr.start()
+	url1, url2 := mgr.url(), mgr.url()
+	if etcdPair {
+		// Managers sharing a store share the join token.
+		b := mgrs[1]
+		if err := os.MkdirAll(b.dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := os.ReadFile(mgr.tokenFile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(b.tokenFile(), tok, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b.start()
+		url1, url2 = mgr.url()+","+b.url(), b.url()+","+mgr.url()
+	}
+	// The manager of host 2's agent (the second one of a pair).
+	mgr2 := mgrs[len(mgrs)-1]
 
 	vms := []struct{ name, host, group, ip, mac string }{
 		{"a1", "h1", "web", "198.51.100.1", "02:00:00:00:11:01"},
@@ -197,7 +238,9 @@ func TestManagerOverlay(t *testing.T) {
 			sw = sw2.ns
 		}
 		ifc := tp.hostOn(sw, vm.name, vm.ip+"/24")
-		tp.nsx(tp.ns(vm.name), "ip", "link", "set", "eth0", "address", vm.mac)
+		// The VM's MTU is the switch's (1450 by default): the
+		// encapsulated frame must fit the underlay's 1500.
+		tp.nsx(tp.ns(vm.name), "ip", "link", "set", "eth0", "address", vm.mac, "mtu", "1450")
 		yaml += fmt.Sprintf(portYAML, "vm-"+vm.name, vm.group, vm.mac, vm.host, ifc)
 	}
 	file := filepath.Join(tp.dir, "net.yaml")
@@ -205,22 +248,34 @@ func TestManagerOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tp.startManaged(mgr, "h1", "203.0.113.1")
-	sw2.startManaged(mgr, "h2", "203.0.113.2")
+	tp.startAgent("--manager", url1, "--token-file", mgr.tokenFile(), "--host", "h1", "--tunnel-ip", "203.0.113.1")
+	sw2.startAgent("--manager", url2, "--token-file", mgr.tokenFile(), "--host", "h2", "--tunnel-ip", "203.0.113.2")
 	mgr.dvs("apply", "-f", file)
 
 	// Each host: its two VM ports and a tunnel to the other host.
 	tp.waitBridge("ov", 3)
 	sw2.waitBridge("ov", 3)
-	hs := mgr.waitConverged("h1", "h2")
-	for _, n := range []string{"h1", "h2"} {
-		if hs[n].Status.AckedRevision != hs[n].Status.TargetRevision {
-			t.Errorf("host %s acked %d, target %d", n, hs[n].Status.AckedRevision, hs[n].Status.TargetRevision)
+	for _, m := range mgrs {
+		hs := m.waitConverged("h1", "h2")
+		for _, n := range []string{"h1", "h2"} {
+			if hs[n].Status.AckedRevision != hs[n].Status.TargetRevision {
+				t.Errorf("manager %s: host %s acked %d, target %d", m.addr, n, hs[n].Status.AckedRevision, hs[n].Status.TargetRevision)
+			}
 		}
+	}
+	if !mgr2.hosts()["h2"].Status.Connected {
+		t.Errorf("host 2's agent is not connected to its manager %s", mgr2.addr)
 	}
 	list := mgr.dvs("host", "list")
 	if !strings.Contains(list, "h1") || !strings.Contains(list, "h2") {
 		t.Errorf("host list does not show both hosts:\n%s", list)
+	}
+	// Each agent joined and keeps its own host token.
+	for _, a := range []*agent{tp.agent, sw2} {
+		st, err := os.Stat(filepath.Join(a.state, "host-token"))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("agent %s: host token file %v, %v (want mode 0600)", a.ns, st, err)
+		}
 	}
 
 	mustPingOV(tp, "a1", "198.51.100.2")
@@ -228,23 +283,45 @@ func TestManagerOverlay(t *testing.T) {
 	tp.mustNotPing("a1", "198.51.100.4") // web -> db across hosts
 	tp.mustNotPing("a1", "198.51.100.3") // web -> db on one host
 	tp.mustNotPing("b2", "198.51.100.2")
+	tp.mustIperf("a1", "a2", "198.51.100.2")
 
-	// The manager dies: forwarding goes on.
+	// The (first) manager dies: forwarding goes on; of a pair, the other
+	// manager takes host 1's agent.
 	mgr.kill()
 	mustPingOV(tp, "a1", "198.51.100.2")
+	if etcdPair {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			h := mgr2.hosts()["h1"]
+			if h != nil && h.Status.Connected && h.Status.Converged {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("host 1's agent did not move to manager B:\n%s\nagent log:\n%s", mgr2.dvs("host", "list"), tp.agent.logs)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 
-	// Agent 2 restarts while the manager is down: its saved share brings
-	// the switch back.
+	// Agent 2 restarts while its manager is down (of a pair: both are
+	// down): its saved share brings the switch back.
+	if etcdPair {
+		mgr2.kill()
+	}
 	sw2.stopAgent()
-	sw2.startManaged(mgr, "h2", "203.0.113.2")
+	sw2.startAgent("--manager", url2, "--token-file", mgr.tokenFile(), "--host", "h2", "--tunnel-ip", "203.0.113.2")
 	sw2.waitBridge("ov", 3)
 	mustPingOV(tp, "a2", "198.51.100.1")
 	mustPingOV(tp, "b1", "198.51.100.4")
 	tp.mustNotPing("a2", "198.51.100.3")
 
-	// The manager comes back: both agents reconnect and ack again.
-	mgr.start()
-	mgr.waitConverged("h1", "h2")
+	// The managers come back: both agents reconnect and ack again.
+	for _, m := range mgrs {
+		m.start()
+	}
+	for _, m := range mgrs {
+		m.waitConverged("h1", "h2")
+	}
 	mustPingOV(tp, "a1", "198.51.100.2")
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dvs-project/dvs/internal/manager"
@@ -50,15 +51,18 @@ func (e *UnreachableError) Error() string {
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
-// Client talks to one manager. Its methods are safe for concurrent use.
+// Client talks to a manager, or to one of several that share a store: it
+// sticks to the one that last answered and moves to the next when that
+// one cannot be reached. Its methods are safe for concurrent use.
 type Client struct {
-	base  string
-	token string
+	bases []string
+	cur   atomic.Int32 // index in bases of the manager in use
+	token atomic.Pointer[string]
 	hc    *http.Client
 }
 
-// New returns a client for the manager at base (http://host:port); token
-// may be "" on loopback.
+// New returns a client for the manager at base (http://host:port, or
+// several such URLs separated by commas); token may be "" on loopback.
 func New(base, token string) *Client {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -66,44 +70,71 @@ func New(base, token string) *Client {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &Client{base: strings.TrimRight(base, "/"), token: token, hc: &http.Client{Transport: tr}}
+	c := &Client{hc: &http.Client{Transport: tr}}
+	for _, b := range strings.Split(base, ",") {
+		if b = strings.TrimRight(strings.TrimSpace(b), "/"); b != "" {
+			c.bases = append(c.bases, b)
+		}
+	}
+	if len(c.bases) == 0 {
+		c.bases = []string{""}
+	}
+	c.SetToken(token)
+	return c
 }
+
+// SetToken makes the client present token from now on ("" for none).
+func (c *Client) SetToken(token string) { c.token.Store(&token) }
 
 // Close releases idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
 func (c *Client) request(ctx context.Context, method, path string, hdr http.Header, in any) (*http.Response, error) {
-	var body io.Reader
+	var data []byte
 	if in != nil {
-		data, err := json.Marshal(in)
+		var err error
+		if data, err = json.Marshal(in); err != nil {
+			return nil, err
+		}
+	}
+	start := int(c.cur.Load())
+	var resp *http.Response
+	for i := range c.bases {
+		idx := (start + i) % len(c.bases)
+		base := c.bases[idx]
+		var body io.Reader
+		if in != nil {
+			body = bytes.NewReader(data)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, body)
 		if err != nil {
 			return nil, err
 		}
-		body = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		for k, v := range hdr {
+			req.Header[k] = v
 		}
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return nil, &UnreachableError{URL: c.base, Err: err}
+		if in != nil {
+			req.Header.Set("Content-Type", "application/json")
 		}
-		return nil, fmt.Errorf("talking to the dvs manager at %s: %w", c.base, err)
+		if tok := *c.token.Load(); tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err = c.hc.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "dial" {
+				if i+1 < len(c.bases) {
+					continue // the next manager
+				}
+				return nil, &UnreachableError{URL: strings.Join(c.bases, ","), Err: err}
+			}
+			return nil, fmt.Errorf("talking to the dvs manager at %s: %w", base, err)
+		}
+		c.cur.Store(int32(idx))
+		break
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
@@ -222,11 +253,16 @@ func (c *Client) Delete(ctx context.Context, k resource.Kind, name string, ifMat
 	return err
 }
 
-// Register creates or updates the host as its agent sees it.
-func (c *Client) Register(ctx context.Context, name string, spec resource.HostSpec) (*resource.Host, error) {
-	var h resource.Host
-	_, err := c.do(ctx, http.MethodPost, objPath(resource.KindHost, name)+"/register", nil, spec, &h)
-	return &h, err
+// Register creates or updates the host as its agent sees it. With the
+// join token it joins the host, and hostToken is the host's new token
+// (the client does not switch to it); with a host token, hostToken is "".
+func (c *Client) Register(ctx context.Context, name string, spec resource.HostSpec) (h *resource.Host, hostToken string, err error) {
+	h = &resource.Host{}
+	hdr, err := c.do(ctx, http.MethodPost, objPath(resource.KindHost, name)+"/register", nil, spec, h)
+	if err != nil {
+		return nil, "", err
+	}
+	return h, hdr.Get(manager.HostTokenHeader), nil
 }
 
 // Ack tells the manager the host reached rev.

@@ -9,10 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
 var (
@@ -59,6 +62,13 @@ func freePort(t testing.TB) int {
 // test is skipped, loudly, if etcd cannot be found or installed.
 func Start(t testing.TB) string {
 	t.Helper()
+	return StartIn(t, "")
+}
+
+// StartIn is Start inside network namespace ns (by name, "" for the
+// current one): etcd listens on that namespace's 127.0.0.1.
+func StartIn(t testing.TB, ns string) string {
+	t.Helper()
 	bin, err := find()
 	if err != nil {
 		t.Skipf("SKIPPING etcd test: %v", err)
@@ -66,6 +76,9 @@ func Start(t testing.TB) string {
 	var lastOut []byte
 	for range 3 { // the free ports may be taken before etcd binds them
 		client, peer := freePort(t), freePort(t)
+		if ns != "" { // a test's own namespace: nothing listens there
+			client, peer = 2379, 2380
+		}
 		if client == peer {
 			continue
 		}
@@ -74,14 +87,18 @@ func Start(t testing.TB) string {
 		pu := "http://127.0.0.1:" + strconv.Itoa(peer)
 		var out bytes.Buffer
 		var omu sync.Mutex
-		cmd := exec.Command(bin,
+		args := []string{bin}
+		if ns != "" {
+			args = append([]string{"ip", "netns", "exec", ns}, args...)
+		}
+		cmd := exec.Command(args[0], append(args[1:],
 			"--name", "test",
 			"--data-dir", filepath.Join(dir, "etcd"),
 			"--listen-client-urls", cu, "--advertise-client-urls", cu,
 			"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
 			"--initial-cluster", "test="+pu,
 			"--initial-cluster-state", "new",
-		)
+		)...)
 		cmd.Stdout, cmd.Stderr = lockedWriter{&omu, &out}, lockedWriter{&omu, &out}
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("starting etcd: %v", err)
@@ -93,7 +110,7 @@ func Start(t testing.TB) string {
 			<-exited
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(client)
-		if waitReady(addr, exited) {
+		if waitReady(ns, addr, exited) {
 			t.Cleanup(stop)
 			return addr
 		}
@@ -107,7 +124,7 @@ func Start(t testing.TB) string {
 }
 
 // waitReady polls etcd's /health until it reports healthy.
-func waitReady(addr string, exited <-chan struct{}) bool {
+func waitReady(ns, addr string, exited <-chan struct{}) bool {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -115,7 +132,7 @@ func waitReady(addr string, exited <-chan struct{}) bool {
 			return false
 		default:
 		}
-		if healthy(addr) {
+		if healthy(ns, addr) {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -123,8 +140,8 @@ func waitReady(addr string, exited <-chan struct{}) bool {
 	return false
 }
 
-func healthy(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+func healthy(ns, addr string) bool {
+	c, err := dialIn(ns, addr)
 	if err != nil {
 		return false
 	}
@@ -159,4 +176,45 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// dialIn connects to addr from network namespace ns ("" = the current
+// one). The socket stays in ns after the thread returns to its own; the
+// dial runs on a goroutine of its own so that a thread that cannot
+// return is thrown away with it (it exits locked).
+func dialIn(ns, addr string) (net.Conn, error) {
+	if ns == "" {
+		return net.DialTimeout("tcp", addr, time.Second)
+	}
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		defer orig.Close()
+		h, err := netns.GetFromName(ns)
+		if err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
 }
