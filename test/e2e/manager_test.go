@@ -118,12 +118,6 @@ func (m *managerProc) waitConverged(names ...string) map[string]*resource.Host {
 	}
 }
 
-// startManaged runs `dvs agent` in manager mode in the agent's namespace.
-func (a *agent) startManaged(m *managerProc, host, tunnelIP string) {
-	a.t.Helper()
-	a.startAgent("--manager", m.url(), "--token-file", m.tokenFile(), "--host", host, "--tunnel-ip", tunnelIP)
-}
-
 // waitBridge waits until the agent has bridge br with n ports.
 func (a *agent) waitBridge(br string, n int) {
 	a.t.Helper()
@@ -184,46 +178,15 @@ func managerOverlay(t *testing.T, etcdPair bool) {
 	sw2 := tp.switchNS("sw2")
 	tp.underlay(tp.sw, sw2.ns)
 
-	// The managers live in host 1's namespace on its underlay address;
-	// host 2's agent reaches them over the underlay. Killing the
-	// namespaces' processes (cleanup) ends them too.
-	mgr := &managerProc{t: t, ns: tp.sw, dir: filepath.Join(tp.dir, "manager"), addr: "203.0.113.1:7441"}
-	mgrs := []*managerProc{mgr}
-	if etcdPair {
-		mgr.store = "etcd://" + etcdtest.StartIn(t, tp.sw)
-		mgrs = append(mgrs, &managerProc{t: t, ns: tp.sw, dir: filepath.Join(tp.dir, "manager-b"), addr: "203.0.113.1:7442", store: mgr.store})
-	}
+	mgrs := startManagers(t, tp.sw, etcdPair)
+	mgr := mgrs[0]
+	// The manager of host 2's agent (the second one of a pair).
+	mgr2 := mgrs[len(mgrs)-1]
 	t.Cleanup(func() {
-		for _, m := range mgrs {
-			m.kill()
-			if t.Failed() {
-				t.Logf("manager %s log:\n%s", m.addr, m.logs)
-			}
-		}
 		if t.Failed() {
 			t.Logf("agent 2 log:\n%s", sw2.logs)
 		}
 	})
-	mgr.start()
-	url1, url2 := mgr.url(), mgr.url()
-	if etcdPair {
-		// Managers sharing a store share the join token.
-		b := mgrs[1]
-		if err := os.MkdirAll(b.dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		tok, err := os.ReadFile(mgr.tokenFile())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(b.tokenFile(), tok, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		b.start()
-		url1, url2 = mgr.url()+","+b.url(), b.url()+","+mgr.url()
-	}
-	// The manager of host 2's agent (the second one of a pair).
-	mgr2 := mgrs[len(mgrs)-1]
 
 	vms := []struct{ name, host, group, ip, mac string }{
 		{"a1", "h1", "web", "198.51.100.1", "02:00:00:00:11:01"},
@@ -248,8 +211,8 @@ func managerOverlay(t *testing.T, etcdPair bool) {
 		t.Fatal(err)
 	}
 
-	tp.startAgent("--manager", url1, "--token-file", mgr.tokenFile(), "--host", "h1", "--tunnel-ip", "203.0.113.1")
-	sw2.startAgent("--manager", url2, "--token-file", mgr.tokenFile(), "--host", "h2", "--tunnel-ip", "203.0.113.2")
+	tp.startManagedBy(mgrs, 0, "h1", "203.0.113.1")
+	sw2.startManagedBy(mgrs, 1, "h2", "203.0.113.2")
 	mgr.dvs("apply", "-f", file)
 
 	// Each host: its two VM ports and a tunnel to the other host.
@@ -309,7 +272,7 @@ func managerOverlay(t *testing.T, etcdPair bool) {
 		mgr2.kill()
 	}
 	sw2.stopAgent()
-	sw2.startAgent("--manager", url2, "--token-file", mgr.tokenFile(), "--host", "h2", "--tunnel-ip", "203.0.113.2")
+	sw2.startManagedBy(mgrs, 1, "h2", "203.0.113.2")
 	sw2.waitBridge("ov", 3)
 	mustPingOV(tp, "a2", "198.51.100.1")
 	mustPingOV(tp, "b1", "198.51.100.4")
@@ -323,6 +286,63 @@ func managerOverlay(t *testing.T, etcdPair bool) {
 		m.waitConverged("h1", "h2")
 	}
 	mustPingOV(tp, "a1", "198.51.100.2")
+}
+
+// managerSet is one manager, or a pair sharing an etcd.
+type managerSet []*managerProc
+
+// startManagers runs the managers in namespace ns (host 1's) on its
+// underlay address 203.0.113.1, where the other hosts' agents reach them:
+// one on its embedded store, or (pair) two on an etcd started in ns, with
+// the same join token. Killing the namespaces' processes (cleanup) ends
+// them too.
+func startManagers(t *testing.T, ns string, pair bool) managerSet {
+	t.Helper()
+	dir := t.TempDir()
+	ms := managerSet{{t: t, ns: ns, dir: filepath.Join(dir, "manager"), addr: "203.0.113.1:7441"}}
+	if pair {
+		ms[0].store = "etcd://" + etcdtest.StartIn(t, ns)
+		ms = append(ms, &managerProc{t: t, ns: ns, dir: filepath.Join(dir, "manager-b"), addr: "203.0.113.1:7442", store: ms[0].store})
+	}
+	t.Cleanup(func() {
+		for _, m := range ms {
+			m.kill()
+			if t.Failed() {
+				t.Logf("manager %s log:\n%s", m.addr, m.logs)
+			}
+		}
+	})
+	ms[0].start()
+	for _, m := range ms[1:] {
+		if err := os.MkdirAll(m.dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := os.ReadFile(ms[0].tokenFile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(m.tokenFile(), tok, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m.start()
+	}
+	return ms
+}
+
+// urls is the --manager list for an agent that should prefer manager i
+// (modulo the set's size), the others following.
+func (ms managerSet) urls(i int) string {
+	var us []string
+	for j := range ms {
+		us = append(us, ms[(i+j)%len(ms)].url())
+	}
+	return strings.Join(us, ",")
+}
+
+// startManagedBy runs `dvs agent` in manager mode with a manager list.
+func (a *agent) startManagedBy(ms managerSet, i int, host, tunnelIP string) {
+	a.t.Helper()
+	a.startAgent("--manager", ms.urls(i), "--token-file", ms[0].tokenFile(), "--host", host, "--tunnel-ip", tunnelIP)
 }
 
 // mustPingOV is mustPing for the manager's switch "ov" on two agents.

@@ -102,22 +102,32 @@ func (p *pinger) gap() (time.Duration, int, int) {
 // migrates to h2 while p pings it: its veth moves (same MAC and address)
 // and `dvs apply` rebinds its port; h2 announces m's MAC (a RARP p sees),
 // h3 points m's MAC at h2 within a second, and the ping resumes.
-func TestMigrateVM(t *testing.T) {
+func TestMigrateVM(t *testing.T) { migrateVM(t, false) }
+
+// TestMigrateVMEtcdPair is TestMigrateVM against two managers sharing one
+// etcd: hosts 1 and 3 prefer manager A, host 2 manager B; the network is
+// applied through A and the migration through B.
+func TestMigrateVMEtcdPair(t *testing.T) { migrateVM(t, true) }
+
+func migrateVM(t *testing.T, etcdPair bool) {
 	tp := newTopo(t)
 	sw2 := tp.switchNS("sw2")
 	sw3 := tp.switchNS("sw3")
 	ul := tp.underlayLAN(tp.sw, sw2.ns, sw3.ns)
 
-	mgr := &managerProc{t: t, ns: tp.sw, dir: filepath.Join(tp.dir, "manager"), addr: "203.0.113.1:7441"}
+	mgrs := startManagers(t, tp.sw, etcdPair)
+	mgr, mgrB := mgrs[0], mgrs[len(mgrs)-1]
 	t.Cleanup(func() {
-		mgr.kill()
 		if t.Failed() {
-			t.Logf("manager log:\n%s", mgr.logs)
 			t.Logf("agent 2 log:\n%s", sw2.logs)
 			t.Logf("agent 3 log:\n%s", sw3.logs)
 		}
 	})
-	mgr.start()
+	waitConverged := func(hosts ...string) {
+		for _, m := range mgrs {
+			m.waitConverged(hosts...)
+		}
+	}
 
 	swOf := map[string]string{"h1": tp.sw, "h2": sw2.ns, "h3": sw3.ns}
 	vms := []struct{ name, host, group, ip, mac string }{
@@ -137,14 +147,14 @@ func TestMigrateVM(t *testing.T) {
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tp.startManaged(mgr, "h1", "203.0.113.1")
-	sw2.startManaged(mgr, "h2", "203.0.113.2")
-	sw3.startManaged(mgr, "h3", "203.0.113.3")
+	tp.startManagedBy(mgrs, 0, "h1", "203.0.113.1")
+	sw2.startManagedBy(mgrs, 1, "h2", "203.0.113.2")
+	sw3.startManagedBy(mgrs, 0, "h3", "203.0.113.3")
 	mgr.dvs("apply", "-f", file)
 	tp.waitBridge("ov", 4) // m, x1, tunnels to h2 (db) and h3 (web)
 	sw2.waitBridge("ov", 2)
 	sw3.waitBridge("ov", 2)
-	mgr.waitConverged("h1", "h2", "h3")
+	waitConverged("h1", "h2", "h3")
 	mustPingOV(tp, "p", "198.51.100.1")
 	mustPingOV(tp, "x1", "198.51.100.12")
 
@@ -191,7 +201,7 @@ func TestMigrateVM(t *testing.T) {
 	var located time.Duration
 	rarp := tp.captureNS(tp.ns("p"), "eth0", "rarp", func() {
 		applied := time.Now()
-		mgr.dvs("apply", "-f", file)
+		mgrB.dvs("apply", "-f", file)
 		for time.Since(applied) < 10*time.Second {
 			out, _ := sw3.dvsErr("flow", "dump", "ov")
 			if strings.Contains(out, wantFlow) {
@@ -235,7 +245,7 @@ func TestMigrateVM(t *testing.T) {
 	if gap > 5*time.Second {
 		t.Errorf("ping resumed after %v, want within a few seconds; ping output:\n%s", gap, pg.out.String())
 	}
-	mgr.waitConverged("h1", "h2", "h3")
+	waitConverged("h1", "h2", "h3")
 	mustPingOV(tp, "x1", "198.51.100.12")
 	mustPingOV(tp, "x2", "198.51.100.11")
 	tp.mustNotPing("m", "198.51.100.12")
