@@ -26,6 +26,10 @@ type ManagerOptions struct {
 	Token    string // "" on loopback
 	Host     string // this host's name
 	TunnelIP string // the host's VTEP, registered as its address
+	// Uplinks are the interfaces the host offers as uplinks (registered
+	// as Host.spec.uplinks; the manager warns about an Uplink naming
+	// another interface).
+	Uplinks []string
 	// Heartbeat is the period of heartbeats (and of retries of a failed
 	// apply or ack); 0 = 3s.
 	Heartbeat time.Duration
@@ -121,7 +125,7 @@ func (m *managed) watch(ctx context.Context, saved savedShare) {
 	backoff := 500 * time.Millisecond
 	down := false
 	for ctx.Err() == nil {
-		_, err := m.cl.Register(ctx, m.opt.Host, resource.HostSpec{Address: m.opt.TunnelIP, AgentVersion: m.a.opts.Version})
+		_, err := m.cl.Register(ctx, m.opt.Host, resource.HostSpec{Address: m.opt.TunnelIP, Uplinks: m.opt.Uplinks, AgentVersion: m.a.opts.Version})
 		if err == nil {
 			// A manager that restarted has forgotten our ack: ack again.
 			m.mu.Lock()
