@@ -65,7 +65,8 @@ func (b *Bridge) announceFailover(f failover) {
 // RARP returns the frame that announces mac as QEMU does after a
 // migration: a broadcast reverse ARP request whose sender and target
 // hardware addresses are mac. A vid other than 0 tags it with an 802.1Q
-// header.
+// header. It is zero padded to the minimum Ethernet frame (64 bytes with
+// the tag).
 func RARP(mac [6]byte, vid uint16) []byte {
 	b := make([]byte, 0, 64)
 	b = append(b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
@@ -83,8 +84,14 @@ func RARP(mac [6]byte, vid uint16) []byte {
 	b = append(b, 0, 0, 0, 0)
 	b = append(b, mac[:]...)
 	b = append(b, 0, 0, 0, 0)
-	for len(b) < 60 {
-		b = append(b, 0) // minimum frame size
+	// The minimum frame size, plus the tag when there is one, so that a
+	// switch that strips the tag still has a full-size frame.
+	min := 60
+	if vid != 0 {
+		min += 4
+	}
+	for len(b) < min {
+		b = append(b, 0)
 	}
 	return b
 }
