@@ -247,3 +247,58 @@ func lastReply(p *pinger) time.Time {
 	}
 	return last
 }
+
+// TestBondPort adds a bond by hand (`dvs port add --type bond`) between
+// host a and a Linux bridge that host z hangs off: a reaches z, the port
+// shows its members, and the bond survives an agent restart.
+func TestBondPort(t *testing.T) {
+	tp := newTopo(t)
+	a := tp.host("a", "198.51.100.1/24")
+	phy := tp.bareNS("phy")
+	tp.nsx(phy, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	tp.nsx(phy, "ip", "link", "add", "br0", "type", "bridge")
+	tp.nsx(phy, "ip", "link", "set", "br0", "up")
+	var member []string
+	for i := range 2 {
+		e1, e2 := tp.link(tp.sw, phy, fmt.Sprintf("m%d", i+1))
+		tp.nsx(phy, "ip", "link", "set", e2, "master", "br0")
+		member = append(member, e1)
+	}
+	z := tp.hostOn(phy, "z", "198.51.100.9/24")
+	tp.nsx(phy, "ip", "link", "set", z, "master", "br0")
+	tp.startAgent()
+	tp.dvs("bridge", "add", "br0")
+	tp.dvs("port", "add", "br0", a)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"port", "add", "br0", "bond0", "--type", "bond"}, "--members"},
+		{[]string{"port", "add", "br0", "bond0", "--members", member[0]}, "--type bond"},
+		{[]string{"port", "add", "br0", "bond0", "--type", "bond", "--members", member[0] + "," + a}, "already a port"},
+		{[]string{"port", "add", "br0", "bond0", "--type", "bond", "--members", member[0] + ",nosuch0"}, "nosuch0"},
+		{[]string{"port", "add", "br0", "bond0", "--type", "bond", "--members", member[0], "--bond-mode", "balance-slb"}, "only active-backup"},
+	} {
+		if out, err := tp.dvsErr(c.args...); err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("dvs %v: err %v, %q; want an error mentioning %q", c.args, err, out, c.want)
+		}
+	}
+	tp.dvs("port", "add", "br0", "bond0", "--type", "bond", "--members", member[0]+","+member[1], "--bond-mode", "active-backup")
+	mustPingBr(tp, "br0", "a", "198.51.100.9")
+	show := tp.dvs("port", "show", "br0", "bond0")
+	for _, want := range []string{"active member:", member[0], member[1], "RX_INACTIVE_DROPPED", "backup"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("port show lacks %q:\n%s", want, show)
+		}
+	}
+	if out, err := tp.dvsErr("port", "add", "br0", member[1]); err == nil || !strings.Contains(out, "bond0") {
+		t.Errorf("adding a bond member as a port: err %v, %q; want an error naming bond0", err, out)
+	}
+
+	tp.stopAgent()
+	tp.startAgent()
+	if b := tp.bond("br0", "bond0").Bond; b.Active != member[0] || b.Members[1].Name != member[1] {
+		t.Errorf("bond after a restart: %+v", *b)
+	}
+	mustPingBr(tp, "br0", "a", "198.51.100.9")
+}
