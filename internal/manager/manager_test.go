@@ -419,3 +419,30 @@ func TestUplinkWarnings(t *testing.T) {
 		})
 	}
 }
+
+func TestUplinkStatusWarns(t *testing.T) {
+	m := open(t, t.TempDir())
+	mustApply(t, m, base)
+	mustApply(t, m, obj("Host", "h3", `{address: 127.0.0.3, uplinks: [eth2]}`))
+	o, err := m.Get(resource.Ref{Kind: resource.KindUplink, Name: "lan-h3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"interface eth1 is not among host h3's uplinks (eth2)"}
+	if got := o.(*resource.Uplink).Status.Warnings; !slices.Equal(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
+	}
+	// The warning is read-time status: the host's share carries the spec.
+	sh, _ := m.ShareOf("h3")
+	for _, u := range sh.Uplinks {
+		if len(u.Status.Warnings) != 0 {
+			t.Errorf("share of h3 carries uplink status %+v", u.Status)
+		}
+	}
+	// The host offers eth1 too: no warning.
+	mustApply(t, m, obj("Host", "h3", `{address: 127.0.0.3, uplinks: [eth2, eth1]}`))
+	o, _ = m.Get(resource.Ref{Kind: resource.KindUplink, Name: "lan-h3"})
+	if got := o.(*resource.Uplink).Status.Warnings; len(got) != 0 {
+		t.Errorf("warnings %q, want none", got)
+	}
+}
