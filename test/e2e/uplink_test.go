@@ -232,6 +232,44 @@ func TestUplinkBond(t *testing.T) {
 	if b := tp.bond("lan", "up-h1").Bond; b.Active != member[1] || b.Failovers != 1 {
 		t.Errorf("after the first member came back: %+v; want %s still active (no fail-back)", *b, member[1])
 	}
+
+	// A third group (VLAN 30) with a VM on each host: the uplinks start
+	// carrying VLAN 30 in place, without disturbing web's traffic.
+	yaml += "---\napiVersion: dvs/v1\nkind: PortGroup\nmetadata: {name: ops}\nspec: {switch: lan, vlan: 30}\n"
+	for _, vm := range []struct{ name, host, ip, mac string }{
+		{"c1", "h1", "198.51.100.5", "02:00:00:00:33:01"},
+		{"c2", "h2", "198.51.100.6", "02:00:00:00:33:02"},
+	} {
+		ifc := tp.hostOn(swOf[vm.host], vm.name, vm.ip+"/24")
+		tp.nsx(tp.ns(vm.name), "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+		tp.nsx(tp.ns(vm.name), "ip", "link", "set", "eth0", "address", vm.mac)
+		yaml += fmt.Sprintf(portYAML, "vm-"+vm.name, "ops", vm.mac, vm.host, ifc)
+	}
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pg = startPing(t, tp.ns("a1"), "198.51.100.2")
+	time.Sleep(500 * time.Millisecond)
+	mgr.dvs("apply", "-f", file)
+	tp.waitBridge("lan", 4)
+	sw2.waitBridge("lan", 4)
+	mgr.waitConverged("h1", "h2")
+	mustPingBr(tp, "lan", "c1", "198.51.100.6")
+	tp.mustNotPing("c1", "198.51.100.2")
+	stopped = time.Now()
+	pg.stop()
+	gap, n, sent = pg.gap()
+	t.Logf("ping a1 -> a2 every 50ms while group ops was added: %d of %d answered, longest gap %v", n, sent, gap.Round(time.Millisecond))
+	if gap > 500*time.Millisecond || stopped.Sub(lastReply(pg)) > time.Second {
+		t.Errorf("adding a group disturbed web's traffic: longest gap %v, last reply %v before the end", gap, stopped.Sub(lastReply(pg)))
+	}
+	if b := tp.bond("lan", "up-h1"); b.Bond.Failovers != 1 {
+		t.Errorf("the uplink was replaced or failed over when a group was added: %+v", *b.Bond)
+	}
+	ports := tp.dvs("port", "list", "lan")
+	if !strings.Contains(ports, "trunk 10,20,30") {
+		t.Errorf("h1's uplink does not carry VLANs 10, 20 and 30:\n%s", ports)
+	}
 }
 
 // lastReply returns the time of p's last reply (zero if none).
