@@ -22,6 +22,7 @@ func (c *cli) agentCmd() *cobra.Command {
 		logLevel  string
 		mgr       agent.ManagerOptions
 		tokenFile string
+		uplinks   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -43,14 +44,19 @@ of the distributed switch and keeps one bridge per switch in line with it
 switch, the flows of each port group), acknowledging every revision it
 applies and sending heartbeats. It joins with the join token (--token-file)
 and keeps the host token the manager gives it in <state-dir>/host-token,
-which it uses from then on. It saves the last share in
+which it uses from then on. On a vlan switch, the host's Uplink becomes a
+trunk port of the VLANs of the host's port groups (an active-backup bond port
+when the Uplink lists several interfaces); --uplink registers the interfaces
+the host offers as uplinks, and the manager warns about an Uplink naming
+another one. It saves the last share in
 <state-dir>/share.json and applies it at start, so forwarding continues while
 the manager is unreachable; it reconnects with backoff and catches up.
 
 Logs are structured (text or JSON) on standard error.`,
 		Example: `  dvs agent
   ip netns exec ns1 dvs agent --state-dir /tmp/ns1 --socket /tmp/ns1/dvs.sock --log-format json
-  dvs agent --manager http://203.0.113.1:7441 --token-file /etc/dvs/join-token --host h1 --tunnel-ip 203.0.113.11`,
+  dvs agent --manager http://203.0.113.1:7441 --token-file /etc/dvs/join-token --host h1 --tunnel-ip 203.0.113.11
+  dvs agent --manager http://203.0.113.1:7441 --host h1 --tunnel-ip 203.0.113.11 --uplink eth1,eth2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -88,9 +94,15 @@ Logs are structured (text or JSON) on standard error.`,
 					}
 					mgr.Token = strings.TrimSpace(string(data))
 				}
+				for _, u := range uplinks {
+					if u == "" || len(u) > 15 || strings.ContainsAny(u, "/: ") {
+						return usagef("--uplink %q is not an interface name", u)
+					}
+				}
+				mgr.Uplinks = uplinks
 				mopts = &mgr
-			} else if mgr.Host != "" || mgr.TunnelIP != "" || tokenFile != "" {
-				return usagef("--host, --tunnel-ip and --token-file are for manager mode (--manager)")
+			} else if mgr.Host != "" || mgr.TunnelIP != "" || tokenFile != "" || len(uplinks) > 0 {
+				return usagef("--host, --tunnel-ip, --uplink and --token-file are for manager mode (--manager)")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
@@ -117,6 +129,7 @@ Logs are structured (text or JSON) on standard error.`,
 	f.StringVar(&tokenFile, "token-file", "", "file holding the manager's join token, used to join (the host token the agent then gets is kept in <state-dir>/host-token); optional on loopback or once joined")
 	f.StringVar(&mgr.Host, "host", "", "manager mode: this host's name")
 	f.StringVar(&mgr.TunnelIP, "tunnel-ip", "", "manager mode: this host's underlay address (its VTEP)")
+	f.StringSliceVar(&uplinks, "uplink", nil, "manager mode: interfaces this host offers as uplinks (IF[,IF...])")
 	f.IntVar(&workers, "workers", 0, "packet workers per bridge (0 = one per CPU)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

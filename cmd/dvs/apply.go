@@ -144,7 +144,7 @@ func printTable(w io.Writer, k resource.Kind, objs []resource.Object) {
 	case resource.KindHost:
 		t = newTable(w, "NAME", "ADDRESS", "STATE", "REVISION", "TARGET", "CONVERGED", "HEARTBEAT", "VERSION")
 	case resource.KindUplink:
-		t = newTable(w, "NAME", "SWITCH", "HOST", "INTERFACES", "POLICY", "REVISION")
+		t = newTable(w, "NAME", "SWITCH", "HOST", "INTERFACES", "POLICY", "REVISION", "WARNINGS")
 	case resource.KindPort:
 		t = newTable(w, "NAME", "PORTGROUP", "MAC", "HOST", "INTERFACE", "OFPORT", "IPS", "REVISION")
 	}
@@ -178,7 +178,8 @@ func printTable(w io.Writer, k resource.Kind, objs []resource.Object) {
 			if ifs == "" {
 				ifs = strings.Join(o.Spec.Interfaces, ",")
 			}
-			t.row(o.Metadata.Name, o.Spec.Switch, o.Spec.Host, ifs, orDash(o.Spec.Policy), o.Metadata.Revision)
+			t.row(o.Metadata.Name, o.Spec.Switch, o.Spec.Host, ifs, orDash(o.Spec.Policy), o.Metadata.Revision,
+				orDash(strings.Join(o.Status.Warnings, "; ")))
 		case *resource.Port:
 			of := "-"
 			if o.Status.OFPort != 0 {

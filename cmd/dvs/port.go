@@ -21,6 +21,7 @@ func (c *cli) portCmd() *cobra.Command {
   internal  a new interface the host addresses, reaching the switch through it
   vxlan     a VXLAN tunnel (RFC 7348) to --remote-ip; no interface, the name is the port's
   geneve    a Geneve tunnel (RFC 8926) to --remote-ip; likewise
+  bond      an active-backup bond of --members (existing interfaces); the name is the port's
 
 VLAN modes: --vlan N (access port of VLAN N), --trunk LIST (trunk of the listed
 VLANs, with --native-vlan N for untagged frames), --qinq N (QinQ port pushing
@@ -58,6 +59,7 @@ func (c *cli) portAddCmd() *cobra.Command {
 	var ofport uint32
 	var remoteIP, localIP, key string
 	var dstPort int
+	var members, bondMode string
 	cmd := &cobra.Command{
 		Use:   "add BR IFACE",
 		Short: "Add a port to a bridge",
@@ -70,21 +72,37 @@ or --dst-port), bound to --local-ip if given. Its VNI is --key N (default 0),
 or --key flow: the VNI is the packet's tun_id, which flows set with
 set_field:N->tun_id and match on receive. Tunnels carry inner frames up to the
 underlay MTU less 36 bytes (an inner IP MTU of 1450 on a 1500-byte underlay);
-longer ones are dropped and counted as "tunnel-mtu" in dvs stats.`,
+longer ones are dropped and counted as "tunnel-mtu" in dvs stats.
+
+A bond port joins --members (existing interfaces, in failover order) into one
+port, in --bond-mode active-backup (the only mode): it transmits on the active
+member only and drops (and counts) what the backups receive, so members on one
+L2 network make no loop. The active member is the first one whose link is up;
+when it goes down the next up member takes over at once and the switch sends a
+RARP for each MAC it learned on its other ports out of it, so the physical
+switches relearn. There is no fail-back while the active member stays up.
+` + "`dvs port show BR NAME`" + ` shows the active member and per-member counters.`,
 		Example: `  dvs port add br0 veth1 --vlan 10
   dvs port add br0 eth1 --trunk 10,20-30 --native-vlan 10
   dvs port add br0 vm1 --type tap --vlan 20 --ofport 20
   dvs port add br0 br0-int --type internal
   dvs port add br0 eth2 --qinq 100
   dvs port add br0 vx1 --type vxlan --remote-ip 203.0.113.2 --key 100
-  dvs port add br0 gnv1 --type geneve --remote-ip 203.0.113.2 --local-ip 203.0.113.1 --key flow`,
+  dvs port add br0 gnv1 --type geneve --remote-ip 203.0.113.2 --local-ip 203.0.113.1 --key flow
+  dvs port add br0 bond0 --type bond --members eth1,eth2 --trunk 10,20`,
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: c.completeBridgeIface,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if typ != "bond" && (members != "" || bondMode != "") {
+				return usagef("--members and --bond-mode are for --type bond")
+			}
 			switch typ {
-			case "afpacket", "tap", "internal":
+			case "afpacket", "tap", "internal", "bond":
 				if remoteIP != "" || localIP != "" || key != "" || dstPort != 0 {
 					return usagef("--remote-ip, --local-ip, --key and --dst-port are for --type vxlan or geneve")
+				}
+				if typ == "bond" && members == "" {
+					return usagef("a bond port needs --members, like --members eth1,eth2")
 				}
 			case "vxlan", "geneve":
 				if remoteIP == "" {
@@ -94,11 +112,11 @@ longer ones are dropped and counted as "tunnel-mtu" in dvs stats.`,
 					return usagef("port name %q: at most 15 characters", args[1])
 				}
 			default:
-				return usagef("--type must be afpacket, tap, internal, vxlan or geneve, not %q", typ)
+				return usagef("--type must be afpacket, tap, internal, vxlan, geneve or bond, not %q", typ)
 			}
 			spec := api.PortSpec{Name: args[1], Type: typ, OFPort: ofport, VLAN: v.vlan, Trunks: v.trunk,
 				Native: v.native, QinQ: v.qinq, NoFlood: v.noFlood, ReflectiveRelay: v.relay, MACLimit: v.macLimit,
-				RemoteIP: remoteIP, LocalIP: localIP, Key: key, DstPort: dstPort}
+				RemoteIP: remoteIP, LocalIP: localIP, Key: key, DstPort: dstPort, Members: members, BondMode: bondMode}
 			if err := v.checkZero(cmd); err != nil {
 				return err
 			}
@@ -114,13 +132,15 @@ longer ones are dropped and counted as "tunnel-mtu" in dvs stats.`,
 		},
 	}
 	v.register(cmd)
-	cmd.Flags().StringVar(&typ, "type", "afpacket", "port type: afpacket, tap or internal")
+	cmd.Flags().StringVar(&typ, "type", "afpacket", "port type: afpacket, tap, internal, vxlan, geneve or bond")
 	cmd.Flags().Uint32Var(&ofport, "ofport", 0, "OpenFlow port number (0 = the lowest free)")
 	cmd.Flags().StringVar(&remoteIP, "remote-ip", "", "vxlan/geneve: the remote tunnel endpoint (IPv4)")
 	cmd.Flags().StringVar(&localIP, "local-ip", "", "vxlan/geneve: the local address to bind (default: any)")
 	cmd.Flags().StringVar(&key, "key", "", `vxlan/geneve: the VNI (0-16777215, default 0) or "flow" (from tun_id)`)
 	cmd.Flags().IntVar(&dstPort, "dst-port", 0, "vxlan/geneve: the UDP port (default 4789 for vxlan, 6081 for geneve)")
-	cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"afpacket", "tap", "internal", "vxlan", "geneve"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.Flags().StringVar(&members, "members", "", "bond: the member interfaces in failover order, like eth1,eth2")
+	cmd.Flags().StringVar(&bondMode, "bond-mode", "", "bond: active-backup (the default and only mode)")
+	cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"afpacket", "tap", "internal", "vxlan", "geneve", "bond"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -289,12 +309,31 @@ func (c *cli) portShowCmd() *cobra.Command {
 				}
 				kv = append(kv, "remote IP", p.Spec.RemoteIP, "local IP", local, "key", k, "UDP port", port)
 			}
+			if b := p.Bond; b != nil {
+				active := b.Active
+				if active == "" {
+					active = "none (every member is down)"
+				}
+				kv = append(kv, "bond mode", b.Mode, "active member", active, "failovers", b.Failovers)
+			}
 			section(c.stdout, "Port "+p.Name, kv...)
 			s := p.Stats
 			section(c.stdout, "Counters",
 				"rx", fmt.Sprintf("%d packets, %d bytes, %d dropped, %d errors", s.RxPackets, s.RxBytes, s.RxDropped, s.RxErrors),
 				"tx", fmt.Sprintf("%d packets, %d bytes, %d dropped, %d errors", s.TxPackets, s.TxBytes, s.TxDropped, s.TxErrors),
 				"switch tx dropped", p.SwitchTxDropped)
+			if b := p.Bond; b != nil {
+				fmt.Fprintln(c.stdout)
+				t := newTable(c.stdout, "MEMBER", "STATE", "ROLE", "RX_PKTS", "TX_PKTS", "RX_DROPPED", "RX_INACTIVE_DROPPED")
+				for _, m := range b.Members {
+					role := "backup"
+					if m.Active {
+						role = "active"
+					}
+					t.row(m.Name, m.State, role, m.Stats.RxPackets, m.Stats.TxPackets, m.Stats.RxDropped, m.RxInactiveDropped)
+				}
+				t.flush()
+			}
 			return nil
 		},
 	}

@@ -30,33 +30,29 @@ const (
 	etherTypeRARP = 0x8035
 )
 
-// announceFrames returns the frames announcing mac: one RARP (request
-// reverse, sender and target hardware address mac, as QEMU sends it) and
-// one gratuitous ARP request per IPv4 address of ips.
+// announceFrames returns the frames announcing mac: one RARP (bridge.RARP,
+// as QEMU sends it) and one gratuitous ARP request per IPv4 address of ips.
 func announceFrames(mac string, ips []string) ([][]byte, error) {
 	hw, err := net.ParseMAC(mac)
 	if err != nil || len(hw) != 6 {
 		return nil, fmt.Errorf("bad MAC %q", mac)
 	}
-	frame := func(etherType, op uint16, ip [4]byte) []byte {
+	garp := func(ip [4]byte) []byte {
 		b := make([]byte, 60) // minimum frame size, zero padded
 		copy(b[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 		copy(b[6:12], hw)
-		binary.BigEndian.PutUint16(b[12:14], etherType)
+		binary.BigEndian.PutUint16(b[12:14], etherTypeARP)
 		a := b[14:]
 		binary.BigEndian.PutUint16(a[0:2], 1)      // Ethernet
 		binary.BigEndian.PutUint16(a[2:4], 0x0800) // IPv4
 		a[4], a[5] = 6, 4
-		binary.BigEndian.PutUint16(a[6:8], op)
+		binary.BigEndian.PutUint16(a[6:8], 1) // request
 		copy(a[8:14], hw)
 		copy(a[14:18], ip[:])
-		if etherType == etherTypeRARP {
-			copy(a[18:24], hw)
-		}
 		copy(a[24:28], ip[:])
 		return b
 	}
-	frames := [][]byte{frame(etherTypeRARP, 3, [4]byte{})}
+	frames := [][]byte{bridge.RARP([6]byte(hw), 0)}
 	for _, s := range ips {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
@@ -67,7 +63,7 @@ func announceFrames(mac string, ips []string) ([][]byte, error) {
 		if err != nil || !a.Is4() {
 			continue
 		}
-		frames = append(frames, frame(etherTypeARP, 1, a.As4()))
+		frames = append(frames, garp(a.As4()))
 	}
 	return frames, nil
 }

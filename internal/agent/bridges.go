@@ -11,6 +11,7 @@ import (
 	"github.com/dvs-project/dvs/internal/action"
 	"github.com/dvs-project/dvs/internal/api"
 	"github.com/dvs-project/dvs/internal/bridge"
+	"github.com/dvs-project/dvs/internal/datapath"
 	"github.com/dvs-project/dvs/internal/feature/l2"
 	"github.com/dvs-project/dvs/internal/feature/vlan"
 	"github.com/dvs-project/dvs/internal/flow"
@@ -131,6 +132,10 @@ func (a *Agent) newBridge(spec api.BridgeSpec, restoring bool) (*bridgeEntry, er
 		MAC:            l2.Config{Aging: time.Duration(spec.MACAgingSeconds) * time.Second, MaxEntries: spec.MACLimit},
 		Sweep:          a.opts.Sweep,
 		DatapathID:     dpid,
+		OnFailover: func(bond, active string) {
+			a.log.Warn("bond failover: the active member changed; learned MACs announced through it",
+				"bridge", spec.Name, "bond", bond, "active", active)
+		},
 	}, a.opts.Opener)
 	if err != nil {
 		return nil, err
@@ -357,11 +362,25 @@ func apiPort(p bridge.PortInfo) api.Port {
 	if p.Up {
 		state = api.StateUp
 	}
-	s := p.Stats
-	return api.Port{Name: p.Spec.Name, Type: p.Spec.Type, OFPort: p.OFPort, VLAN: p.VLAN, State: state, Spec: p.Spec,
-		Stats: api.PortStats{RxPackets: s.RxPackets, RxBytes: s.RxBytes, RxDropped: s.RxDropped, RxErrors: s.RxErrors,
-			TxPackets: s.TxPackets, TxBytes: s.TxBytes, TxDropped: s.TxDropped, TxErrors: s.TxErrors},
-		SwitchTxDropped: p.Drops}
+	out := api.Port{Name: p.Spec.Name, Type: p.Spec.Type, OFPort: p.OFPort, VLAN: p.VLAN, State: state, Spec: p.Spec,
+		Stats: apiStats(p.Stats), SwitchTxDropped: p.Drops}
+	if b := p.Bond; b != nil {
+		out.Bond = &api.Bond{Mode: b.Mode, Active: b.Active, Failovers: b.Failovers}
+		for _, m := range b.Members {
+			st := api.StateDown
+			if m.Up {
+				st = api.StateUp
+			}
+			out.Bond.Members = append(out.Bond.Members, api.BondMember{Name: m.Name, State: st, Active: m.Active,
+				Stats: apiStats(m.Stats), RxInactiveDropped: m.RxInactiveDropped})
+		}
+	}
+	return out
+}
+
+func apiStats(s datapath.PortStats) api.PortStats {
+	return api.PortStats{RxPackets: s.RxPackets, RxBytes: s.RxBytes, RxDropped: s.RxDropped, RxErrors: s.RxErrors,
+		TxPackets: s.TxPackets, TxBytes: s.TxBytes, TxDropped: s.TxDropped, TxErrors: s.TxErrors}
 }
 
 func apiMissingPort(m missingPort) api.Port {
@@ -453,10 +472,19 @@ func (a *Agent) AddPort(br string, spec bridge.PortSpec) (api.Port, error) {
 	if err != nil {
 		return api.Port{}, err
 	}
+	members, err := spec.BondMembers()
+	if err != nil {
+		return api.Port{}, badRequest("port %s: %v", spec.Name, err)
+	}
 	for _, other := range a.bridges {
-		if other != e && hasPort(other, spec.Name) {
-			return api.Port{}, &statusError{status: http.StatusConflict,
-				err: fmt.Errorf("port %s: already on bridge %s (delete it there first)", spec.Name, other.spec.Name)}
+		if other == e {
+			continue
+		}
+		for _, n := range append([]string{spec.Name}, members...) {
+			if hasPort(other, n) {
+				return api.Port{}, &statusError{status: http.StatusConflict,
+					err: fmt.Errorf("port %s: %s is already on bridge %s (delete it there first)", spec.Name, n, other.spec.Name)}
+			}
 		}
 	}
 	old, wasMissing := e.missing[spec.Name]

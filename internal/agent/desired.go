@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dvs-project/dvs/internal/bridge"
+	"github.com/dvs-project/dvs/internal/feature/vlan"
 	"github.com/dvs-project/dvs/internal/manager"
 	"github.com/dvs-project/dvs/internal/resource"
 )
@@ -36,11 +37,26 @@ import (
 // skipped by the pipeline, so floods need no per-port variant.
 //
 // A vlan switch's ports are access ports of their group's VLAN, switched
-// by the switch's one NORMAL rule.
+// by the switch's one NORMAL rule. The host's Uplink on it is a trunk port
+// of the VLANs of the switch's port groups this host carries (it has ports
+// in them): VMs of a group reach the group's VMs on other hosts through the
+// physical L2 network, tagged with the group's VLAN, and a VLAN no local
+// port is in stays off the bridge (no floods of it reach the host). Before
+// the host carries any group the uplink is a trunk of every VLAN, which
+// reaches no port. One interface is an afpacket port of that name; several
+// are one active-backup bond port named after the Uplink (package
+// datapath/bond). Adding a group changes only the uplink's trunk list, which
+// a running port takes without a flap. An Uplink on an overlay switch is
+// ignored with a warning (the manager rejects it): tunnels leave through the
+// host's IP stack.
 
 // tunnelPortBase is the first OpenFlow number of tunnel ports, far above
 // the numbers the manager allocates to local ports (1 and up).
 const tunnelPortBase = 0x8000
+
+// uplinkPortNo is the OpenFlow number of a switch's uplink on this host
+// (there is at most one), above the numbers the manager allocates.
+const uplinkPortNo = manager.MaxOFPort + 1
 
 // desiredBridge is one switch's bridge as the share wants it.
 type desiredBridge struct {
@@ -159,6 +175,7 @@ func compileShare(sh *manager.Share, tunnelIP string) (desiredState, []string) {
 		}
 		locals[pg.Metadata.Name] = append(locals[pg.Metadata.Name], local{no: ps.OFPort, mac: strings.ToLower(p.Spec.MAC)})
 	}
+	warns = append(warns, compileUplinks(sh, ds, switches, pgs)...)
 	for _, rg := range sh.Remote {
 		pg, sw := pgs[rg.PortGroup], switches[rg.Switch]
 		if pg == nil || sw == nil || !sw.Spec.Overlay.Tunneled() {
@@ -224,6 +241,61 @@ func compileShare(sh *manager.Share, tunnelIP string) (desiredState, []string) {
 		}
 	}
 	return ds, warns
+}
+
+// compileUplinks adds the host's uplinks to their switches' bridges (see
+// the top of this file).
+func compileUplinks(sh *manager.Share, ds desiredState, switches map[string]*resource.Switch, pgs map[string]*resource.PortGroup) []string {
+	var warns []string
+	for _, u := range sh.Uplinks {
+		if u.Spec.Host != sh.Host {
+			continue
+		}
+		sw := switches[u.Spec.Switch]
+		switch {
+		case sw == nil:
+			warns = append(warns, fmt.Sprintf("uplink %s: switch %s is not in the share", u.Metadata.Name, u.Spec.Switch))
+			continue
+		case sw.Spec.Overlay != resource.OverlayVLAN:
+			warns = append(warns, fmt.Sprintf("uplink %s: ignored: switch %s is a %s switch, whose tunnels leave through the host's IP stack", u.Metadata.Name, sw.Metadata.Name, sw.Spec.Overlay))
+			continue
+		}
+		db := ds[sw.Metadata.Name]
+		ps := bridge.PortSpec{Name: u.Spec.Interface, Type: bridge.TypeAFPacket, OFPort: uplinkPortNo}
+		ifs := []string{u.Spec.Interface}
+		if len(u.Spec.Interfaces) > 0 {
+			ifs = u.Spec.Interfaces
+			ps = bridge.PortSpec{Name: u.Metadata.Name, Type: bridge.TypeBond, OFPort: uplinkPortNo,
+				Members: strings.Join(ifs, ","), BondMode: u.Spec.Policy}
+		}
+		var clash []string
+		for _, n := range append([]string{ps.Name}, ifs...) {
+			if _, ok := db.Ports[n]; ok && !slices.Contains(clash, n) {
+				clash = append(clash, n)
+			}
+		}
+		if len(clash) > 0 {
+			warns = append(warns, fmt.Sprintf("uplink %s: %s already a port of switch %s", u.Metadata.Name, strings.Join(clash, ", "), sw.Metadata.Name))
+			continue
+		}
+		var set vlan.Set
+		for _, pg := range pgs {
+			if pg.Spec.Switch != sw.Metadata.Name {
+				continue
+			}
+			if pg.Spec.VLAN != 0 {
+				set.Add(uint16(pg.Spec.VLAN))
+			}
+			for _, r := range pg.Spec.Trunk {
+				for v := r.From; v <= r.To; v++ {
+					set.Add(uint16(v))
+				}
+			}
+		}
+		ps.Trunks = set.String()
+		db.Ports[ps.Name] = ps
+	}
+	return warns
 }
 
 // bridgeChanges is what turns one applied bridge into the desired one.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dvs-project/dvs/internal/bridge"
@@ -317,4 +318,80 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(b []byte) (int, error) {
 	w.t.Log(string(b))
 	return len(b), nil
+}
+
+func TestCompileShareUplinks(t *testing.T) {
+	uplink := func(name, sw string, ifs ...string) *resource.Uplink {
+		u := &resource.Uplink{Header: meta(name), Spec: resource.UplinkSpec{Switch: sw, Host: "h1"}}
+		if len(ifs) == 1 {
+			u.Spec.Interface = ifs[0]
+		} else {
+			u.Spec.Interfaces, u.Spec.Policy = ifs, resource.PolicyActiveBackup
+		}
+		return u
+	}
+	for _, tt := range []struct {
+		name    string
+		edit    func(sh *manager.Share)
+		want    bridge.PortSpec // the uplink port of vl; zero: none
+		ovPorts int             // ports of ov (the overlay switch), which takes no uplink
+		warn    string
+	}{
+		{"one interface", func(sh *manager.Share) { sh.Uplinks = append(sh.Uplinks, uplink("vl-h1", "vl", "eth1")) },
+			bridge.PortSpec{Name: "eth1", Type: "afpacket", OFPort: uplinkPortNo, Trunks: "10"}, 5, ""},
+		{"bond of the groups' VLANs", func(sh *manager.Share) {
+			sh.Uplinks = append(sh.Uplinks, uplink("vl-h1", "vl", "eth1", "eth2"))
+			sh.PortGroups = append(sh.PortGroups,
+				&resource.PortGroup{Header: meta("stage"), Spec: resource.PortGroupSpec{Switch: "vl", VLAN: 20}},
+				&resource.PortGroup{Header: meta("lab"), Spec: resource.PortGroupSpec{Switch: "vl", Trunk: []resource.VLANRange{{From: 30, To: 32}, {From: 10, To: 10}}}})
+		}, bridge.PortSpec{Name: "vl-h1", Type: "bond", OFPort: uplinkPortNo, Trunks: "10,20,30-32", Members: "eth1,eth2", BondMode: "active-backup"}, 5, ""},
+		{"no group yet: every VLAN", func(sh *manager.Share) {
+			sh.Uplinks = append(sh.Uplinks, uplink("vl-h1", "vl", "eth1"))
+			sh.PortGroups = slices.DeleteFunc(sh.PortGroups, func(pg *resource.PortGroup) bool { return pg.Spec.Switch == "vl" })
+			sh.Ports = sh.Ports[:3]
+		}, bridge.PortSpec{Name: "eth1", Type: "afpacket", OFPort: uplinkPortNo}, 5, ""},
+		{"overlay switch: ignored", func(sh *manager.Share) { sh.Uplinks = append(sh.Uplinks, uplink("ov-h1", "ov", "eth1")) },
+			bridge.PortSpec{}, 5, "uplink ov-h1: ignored: switch ov is a vxlan switch"},
+		{"interface is a VM's port", func(sh *manager.Share) { sh.Uplinks = append(sh.Uplinks, uplink("vl-h1", "vl", "eth1", "t4")) },
+			bridge.PortSpec{}, 5, "uplink vl-h1: t4 already a port of switch vl"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sh := testShare()
+			tt.edit(sh)
+			ds, warns := compileShare(sh, "203.0.113.1")
+			if tt.warn == "" && len(warns) > 0 || tt.warn != "" && (len(warns) != 1 || !strings.HasPrefix(warns[0], tt.warn)) {
+				t.Errorf("warnings %q, want %q", warns, tt.warn)
+			}
+			var got bridge.PortSpec
+			for _, p := range ds["vl"].Ports {
+				if p.OFPort == uplinkPortNo {
+					got = p
+				}
+			}
+			if got != tt.want {
+				t.Errorf("uplink port:\n got %+v\nwant %+v", got, tt.want)
+			}
+			if n := len(ds["ov"].Ports); n != tt.ovPorts {
+				t.Errorf("switch ov has %d ports, want %d", n, tt.ovPorts)
+			}
+		})
+	}
+
+	// A new port group changes only the uplink's VLANs: the running port is
+	// changed, not replaced.
+	sh := testShare()
+	sh.Uplinks = append(sh.Uplinks, uplink("vl-h1", "vl", "eth1", "eth2"))
+	have, _ := compileShare(sh, "203.0.113.1")
+	sh.PortGroups = append(sh.PortGroups, &resource.PortGroup{Header: meta("stage"), Spec: resource.PortGroupSpec{Switch: "vl", VLAN: 20}})
+	sh.Ports = append(sh.Ports, testPort("vm5", "stage", "02:00:00:00:00:05", "t5", "", 5))
+	want, _ := compileShare(sh, "203.0.113.1")
+	ch := diffStates(have, want)
+	if len(ch.Bridges) != 1 || ch.Bridges[0].Name != "vl" {
+		t.Fatalf("changes %s, want changes of vl only", js(ch))
+	}
+	bc := ch.Bridges[0]
+	if len(bc.DelPorts) != 0 || len(bc.AddPorts) != 1 || bc.AddPorts[0].Name != "t5" ||
+		len(bc.SetPorts) != 1 || bc.SetPorts[0].Name != "vl-h1" || bc.SetPorts[0].Trunks != "10,20" {
+		t.Errorf("changes of vl %s, want t5 added and the uplink's trunks set to 10,20", js(bc))
+	}
 }

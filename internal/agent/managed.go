@@ -27,6 +27,10 @@ type ManagerOptions struct {
 	Token    string // "" on loopback
 	Host     string // this host's name
 	TunnelIP string // the host's VTEP, registered as its address
+	// Uplinks are the interfaces the host offers as uplinks (registered
+	// as Host.spec.uplinks; the manager warns about an Uplink naming
+	// another interface).
+	Uplinks []string
 	// Heartbeat is the period of heartbeats (and of retries of a failed
 	// apply or ack); 0 = 3s.
 	Heartbeat time.Duration
@@ -181,7 +185,7 @@ const hostTokenFile = "host-token"
 // manager's store was reset, or the host was deleted or re-joined), and
 // keeps the new host token.
 func (m *managed) register(ctx context.Context) error {
-	spec := resource.HostSpec{Address: m.opt.TunnelIP, AgentVersion: m.a.opts.Version}
+	spec := resource.HostSpec{Address: m.opt.TunnelIP, Uplinks: m.opt.Uplinks, AgentVersion: m.a.opts.Version}
 	path := filepath.Join(m.a.opts.StateDir, hostTokenFile)
 	if data, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(data))) > 0 {
 		m.cl.SetToken(strings.TrimSpace(string(data)))

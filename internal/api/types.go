@@ -208,6 +208,31 @@ type Port struct {
 	// SwitchTxDropped counts frames the switch dropped because the port's
 	// transmit queue was full.
 	SwitchTxDropped uint64 `json:"switch_tx_dropped"`
+	// Bond is a bond port's state (type bond).
+	Bond *Bond `json:"bond,omitempty"`
+}
+
+// Bond is a bond port's state: its mode, its active member and each
+// member's link state and counters.
+type Bond struct {
+	Mode string `json:"mode"`
+	// Active is the member that transmits and whose frames are received;
+	// "" when every member is down.
+	Active string `json:"active"`
+	// Failovers counts changes of the active member.
+	Failovers uint64       `json:"failovers"`
+	Members   []BondMember `json:"members"`
+}
+
+// BondMember is one member of a bond, in failover order.
+type BondMember struct {
+	Name   string    `json:"name"`
+	State  string    `json:"state"` // up or down
+	Active bool      `json:"active"`
+	Stats  PortStats `json:"stats"`
+	// RxInactiveDropped counts frames the member received while it was a
+	// backup (dropped, as Linux bonding does).
+	RxInactiveDropped uint64 `json:"rx_inactive_dropped"`
 }
 
 // PortStats are a port's counters.

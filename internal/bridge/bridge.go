@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/dvs-project/dvs/internal/cache"
 	"github.com/dvs-project/dvs/internal/datapath"
+	"github.com/dvs-project/dvs/internal/datapath/bond"
 	"github.com/dvs-project/dvs/internal/datapath/netlinkmon"
 	"github.com/dvs-project/dvs/internal/datapath/tunnel"
 	"github.com/dvs-project/dvs/internal/feature/l2"
@@ -43,6 +45,10 @@ type Config struct {
 	Sweep time.Duration
 	// DatapathID is the OpenFlow datapath id; 0 = derived from the name.
 	DatapathID uint64
+	// OnFailover, if set, is called (from the bridge's housekeeping
+	// goroutine) when a bond's active member changes to another member,
+	// after the bridge announced the learned MACs through it.
+	OnFailover func(bond, active string)
 }
 
 // Port types.
@@ -52,6 +58,9 @@ const (
 	TypeInternal = "internal"
 	TypeVXLAN    = "vxlan"
 	TypeGeneve   = "geneve"
+	// TypeBond is an active-backup bond of afpacket members (package
+	// datapath/bond): one port, named by the user, over Members.
+	TypeBond = "bond"
 )
 
 // IsTunnel reports whether typ is an overlay tunnel port type (a port of
@@ -81,6 +90,43 @@ type PortSpec struct {
 	LocalIP  string `json:"local_ip,omitempty"`
 	Key      string `json:"key,omitempty"`
 	DstPort  int    `json:"dst_port,omitempty"`
+
+	// Bond options (type bond). Members are the member interfaces in
+	// failover order, comma separated ("eth1,eth2"); BondMode is
+	// active-backup (the default and only mode).
+	Members  string `json:"members,omitempty"`
+	BondMode string `json:"bond_mode,omitempty"`
+}
+
+// BondMembers validates the spec's bond options and returns the members
+// (for type bond), or rejects bond options on another type.
+func (s *PortSpec) BondMembers() ([]string, error) {
+	if s.Type != TypeBond {
+		if s.Members != "" || s.BondMode != "" {
+			return nil, fmt.Errorf("--members and --bond-mode are for bond ports, not %s", s.Type)
+		}
+		return nil, nil
+	}
+	if s.BondMode != "" && s.BondMode != bond.ModeActiveBackup {
+		return nil, fmt.Errorf("bond mode %q: only %s is supported", s.BondMode, bond.ModeActiveBackup)
+	}
+	if strings.TrimSpace(s.Members) == "" {
+		return nil, errors.New("a bond port needs its member interfaces (--members eth1,eth2)")
+	}
+	var out []string
+	for _, m := range strings.Split(s.Members, ",") {
+		m = strings.TrimSpace(m)
+		switch {
+		case m == "":
+			return nil, fmt.Errorf("members %q: an empty name", s.Members)
+		case m == s.Name:
+			return nil, fmt.Errorf("member %s: a bond cannot be its own member (name the bond differently)", m)
+		case slices.Contains(out, m):
+			return nil, fmt.Errorf("member %s is listed twice", m)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // TunnelConfig validates the spec's tunnel options and returns them (for
@@ -298,8 +344,16 @@ func (b *Bridge) housekeeping() {
 // datapath with their MTU.
 func (b *Bridge) followLinks() {
 	var changed []string
+	var failovers []failover
 	b.mu.Lock()
 	for name, ps := range b.ports {
+		if bp, ok := ps.port.(*bond.Port); ok {
+			// Before LinkUp, which reports the state Update leaves.
+			if moved, active := bp.Update(); moved && active != "" {
+				pp, _ := b.pipe.Port(ps.no)
+				failovers = append(failovers, failover{bond: name, no: ps.no, active: active, vlan: pp.VLAN})
+			}
+		}
 		if ls, ok := ps.port.(datapath.LinkStater); ok {
 			up := ls.LinkUp()
 			if q, ok := b.pipe.Port(ps.no); ok && q.Up != up {
@@ -310,16 +364,38 @@ func (b *Bridge) followLinks() {
 		if IsTunnel(ps.spec.Type) {
 			// The name is no interface's; the underlay's MTU matters.
 			b.dp.RefreshTxLimit(ps.no)
-		} else if ifc, err := net.InterfaceByName(name); err == nil {
-			b.dp.SetMTU(ps.no, ifc.MTU)
+		} else if mtu := b.portMTU(ps.spec, ps.port); mtu > 0 {
+			b.dp.SetMTU(ps.no, mtu)
 		}
 	}
 	b.mu.Unlock()
+	for _, f := range failovers {
+		b.announceFailover(f)
+	}
 	for _, name := range changed {
 		if info, err := b.Port(name); err == nil {
 			b.portEvent(PortModified, info)
 		}
 	}
+}
+
+// portMTU returns the MTU of a port's interface: for a bond the smallest
+// of its members', for a tunnel none (0).
+func (b *Bridge) portMTU(spec PortSpec, port datapath.Port) int {
+	if IsTunnel(spec.Type) {
+		return 0
+	}
+	names := []string{spec.Name}
+	if bp, ok := port.(*bond.Port); ok {
+		names = bp.Members()
+	}
+	mtu := 0
+	for _, n := range names {
+		if ifc, err := net.InterfaceByName(n); err == nil && (mtu == 0 || ifc.MTU < mtu) {
+			mtu = ifc.MTU
+		}
+	}
+	return mtu
 }
 
 // AddPort opens the port spec describes and adds it; it returns the
@@ -329,9 +405,9 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 		spec.Type = TypeAFPacket
 	}
 	switch spec.Type {
-	case TypeAFPacket, TypeTap, TypeInternal, TypeVXLAN, TypeGeneve:
+	case TypeAFPacket, TypeTap, TypeInternal, TypeVXLAN, TypeGeneve, TypeBond:
 	default:
-		return 0, fmt.Errorf("unknown port type %q (want afpacket, tap, internal, vxlan or geneve)", spec.Type)
+		return 0, fmt.Errorf("unknown port type %q (want afpacket, tap, internal, vxlan, geneve or bond)", spec.Type)
 	}
 	vc, err := spec.VLANConfig()
 	if err != nil {
@@ -341,11 +417,15 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("port %s: %w", spec.Name, err)
 	}
+	members, err := spec.BondMembers()
+	if err != nil {
+		return 0, fmt.Errorf("port %s: %w", spec.Name, err)
+	}
 	if spec.OFPort > flow.PortMax {
 		return 0, fmt.Errorf("port %s: OpenFlow port number %d is reserved", spec.Name, spec.OFPort)
 	}
 	b.mu.Lock()
-	info, err := b.addPortLocked(spec, vc, tc)
+	info, err := b.addPortLocked(spec, vc, tc, members)
 	b.mu.Unlock()
 	if err != nil {
 		return 0, err
@@ -354,9 +434,23 @@ func (b *Bridge) AddPort(spec PortSpec) (uint32, error) {
 	return info.OFPort, nil
 }
 
-func (b *Bridge) addPortLocked(spec PortSpec, vc vlan.Config, tc tunnel.Config) (PortInfo, error) {
+func (b *Bridge) addPortLocked(spec PortSpec, vc vlan.Config, tc tunnel.Config, members []string) (PortInfo, error) {
 	if _, ok := b.ports[spec.Name]; ok {
 		return PortInfo{}, fmt.Errorf("port %s: %w on bridge %s", spec.Name, ErrPortExists, b.name)
+	}
+	// An interface is one port: a bond's member is no port of its own.
+	for _, ps := range b.ports {
+		if bp, ok := ps.port.(*bond.Port); ok && slices.Contains(bp.Members(), spec.Name) {
+			return PortInfo{}, fmt.Errorf("port %s: %w on bridge %s (a member of bond %s)", spec.Name, ErrPortExists, b.name, ps.spec.Name)
+		}
+		for _, m := range members {
+			if m == ps.spec.Name {
+				return PortInfo{}, fmt.Errorf("port %s: member %s is already a port of bridge %s", spec.Name, m, b.name)
+			}
+			if bp, ok := ps.port.(*bond.Port); ok && slices.Contains(bp.Members(), m) {
+				return PortInfo{}, fmt.Errorf("port %s: member %s is already in bond %s", spec.Name, m, ps.spec.Name)
+			}
+		}
 	}
 	no := spec.OFPort
 	if no == 0 {
@@ -375,6 +469,8 @@ func (b *Bridge) addPortLocked(spec PortSpec, vc vlan.Config, tc tunnel.Config) 
 		// sockets), not to an interface, so the bridge opens it.
 		tc.OFPort = no
 		port, err = b.tuns.Open(tc)
+	} else if spec.Type == TypeBond {
+		port, err = b.openBond(spec.Name, members)
 	} else {
 		port, err = b.open(spec)
 	}
@@ -395,8 +491,8 @@ func (b *Bridge) addPortLocked(spec PortSpec, vc vlan.Config, tc tunnel.Config) 
 		port.Close()
 		return PortInfo{}, err
 	}
-	if ifc, err := net.InterfaceByName(spec.Name); err == nil && !IsTunnel(spec.Type) {
-		b.dp.SetMTU(no, ifc.MTU)
+	if mtu := b.portMTU(spec, port); mtu > 0 {
+		b.dp.SetMTU(no, mtu)
 	}
 	spec.OFPort = no
 	b.ports[spec.Name] = &portState{spec: spec, no: no, port: port}
@@ -456,6 +552,9 @@ func (b *Bridge) SetPort(spec PortSpec) error {
 	if spec.RemoteIP != ps.spec.RemoteIP || spec.LocalIP != ps.spec.LocalIP || spec.Key != ps.spec.Key || spec.DstPort != ps.spec.DstPort {
 		return fmt.Errorf("port %s: tunnel options cannot change (delete and add the port)", spec.Name)
 	}
+	if spec.Members != ps.spec.Members || spec.BondMode != ps.spec.BondMode {
+		return fmt.Errorf("port %s: bond members and mode cannot change (delete and add the port)", spec.Name)
+	}
 	cur, _ := b.pipe.Port(ps.no)
 	cur.VLAN, cur.NoFlood, cur.ReflectiveRelay, cur.MACLimit = vc, spec.NoFlood, spec.ReflectiveRelay, spec.MACLimit
 	if err := b.pipe.SetPort(cur); err != nil {
@@ -476,6 +575,9 @@ type PortInfo struct {
 	MAC    string              `json:"mac,omitempty"`
 	Stats  datapath.PortStats  `json:"stats"`
 	Drops  uint64              `json:"switch_tx_dropped"`
+	// Bond is a bond port's state: its active member and per-member
+	// counters.
+	Bond *bond.Status `json:"bond,omitempty"`
 }
 
 func (b *Bridge) portInfoLocked(ps *portState) PortInfo {
@@ -486,6 +588,10 @@ func (b *Bridge) portInfoLocked(ps *portState) PortInfo {
 	}
 	if d := b.dp.Port(ps.no); d != nil {
 		info.Drops = d.TxDropped()
+	}
+	if bp, ok := ps.port.(*bond.Port); ok {
+		st := bp.Status()
+		info.Bond = &st
 	}
 	return info
 }

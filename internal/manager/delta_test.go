@@ -112,11 +112,17 @@ func testDeltaMatchesSnapshot(t *testing.T, seed uint64) {
 		}
 		agents[i] = &watchReplica{host: h, w: w, rep: NewReplica(h), msgs: map[string]int{}}
 	}
+	// sw0 changes between the overlays; the other switches are vlan
+	// switches, the only ones that take uplinks.
 	overlays := []string{"vxlan", "geneve", "vlan"}
 	change := func() string {
 		switch rnd.IntN(9) {
 		case 0:
-			return obj("Switch", fmt.Sprintf("sw%d", rnd.IntN(switches)), fmt.Sprintf("{overlay: %s, mtu: %d}", overlays[rnd.IntN(3)], 1400+rnd.IntN(3)))
+			sw, overlay := rnd.IntN(switches), "vlan"
+			if sw == 0 {
+				overlay = overlays[rnd.IntN(3)]
+			}
+			return obj("Switch", fmt.Sprintf("sw%d", sw), fmt.Sprintf("{overlay: %s, mtu: %d}", overlay, 1400+rnd.IntN(3)))
 		case 1, 2:
 			return obj("PortGroup", fmt.Sprintf("pg%d", rnd.IntN(pgs)), fmt.Sprintf("{switch: sw%d, vlan: %d}", rnd.IntN(switches), 1+rnd.IntN(3)))
 		case 3, 4, 5:
@@ -133,7 +139,7 @@ func testDeltaMatchesSnapshot(t *testing.T, seed uint64) {
 		case 6:
 			return obj("Host", hostName(rnd.IntN(hosts)), fmt.Sprintf("{address: 127.0.1.%d}", 1+rnd.IntN(3)))
 		default:
-			return obj("Uplink", fmt.Sprintf("u%d", rnd.IntN(uplinks)), fmt.Sprintf("{switch: sw%d, host: %s, interface: eth%d}", rnd.IntN(switches), hostName(rnd.IntN(hosts)), rnd.IntN(2)))
+			return obj("Uplink", fmt.Sprintf("u%d", rnd.IntN(uplinks)), fmt.Sprintf("{switch: sw%d, host: %s, interface: eth%d}", 1+rnd.IntN(switches-1), hostName(rnd.IntN(hosts)), rnd.IntN(2)))
 		}
 	}
 	kinds := []resource.Kind{resource.KindPort, resource.KindPort, resource.KindUplink, resource.KindPortGroup, resource.KindSwitch}

@@ -582,8 +582,30 @@ func (m *Manager) decorate(o resource.Object) resource.Object {
 		c.Status = m.hostStatus(o.Metadata.Name)
 		c.Credential = ""
 		return &c
+	case *resource.Uplink:
+		c := *o
+		c.Status.Warnings = uplinkWarnings(o, m.cur.hosts[o.Spec.Host])
+		return &c
 	}
 	return o
+}
+
+// uplinkWarnings names the interfaces of u that its host does not offer as
+// uplinks (Host.spec.uplinks, from `dvs agent --uplink`). A host that
+// reports no uplinks gets no warning. Hosts register after uplinks may be
+// written and may change their list, so this is a warning, not a
+// rejection.
+func uplinkWarnings(u *resource.Uplink, h *resource.Host) []string {
+	if h == nil || len(h.Spec.Uplinks) == 0 {
+		return nil
+	}
+	var out []string
+	for _, ifc := range append([]string{u.Spec.Interface}, u.Spec.Interfaces...) {
+		if ifc != "" && !slices.Contains(h.Spec.Uplinks, ifc) {
+			out = append(out, fmt.Sprintf("interface %s is not among host %s's uplinks (%s)", ifc, h.Metadata.Name, strings.Join(h.Spec.Uplinks, ", ")))
+		}
+	}
+	return out
 }
 
 // hostStatus reports h's liveness.

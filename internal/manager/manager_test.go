@@ -141,6 +141,8 @@ func TestApplyConflicts(t *testing.T) {
 			ErrConflict, "interface tap-vm1 on host h1 is already bound to port vm1"},
 		{"second uplink", obj("Uplink", "lan-h3b", `{switch: lan, host: h3, interface: eth2}`),
 			ErrConflict, "switch lan already has uplink lan-h3 on host h3"},
+		{"uplink on an overlay switch", obj("Uplink", "u9", `{switch: prod, host: h1, interface: eth2}`),
+			resource.ErrInvalid, "uplink u9: switch prod is a vxlan switch, whose tunnels leave through the host's IP stack; uplinks are for vlan switches"},
 		{"uplink on unknown host", obj("Uplink", "u9", `{switch: lan, host: nohost, interface: eth2}`),
 			resource.ErrInvalid, `host "nohost" does not exist`},
 		{"given twice", obj("Switch", "s9", `{overlay: vlan}`) + obj("Switch", "s9", `{overlay: vxlan}`),
@@ -386,5 +388,61 @@ func TestAffected(t *testing.T) {
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("%s: affected %q, want %q", resource.RefOf(objs[0]), got, tt.want)
 		}
+	}
+}
+
+func TestUplinkWarnings(t *testing.T) {
+	host := func(uplinks ...string) *resource.Host {
+		h := &resource.Host{Spec: resource.HostSpec{Address: "203.0.113.3", Uplinks: uplinks}}
+		h.Metadata.Name = "h3"
+		return h
+	}
+	bond := &resource.Uplink{Spec: resource.UplinkSpec{Switch: "lan", Host: "h3", Interfaces: []string{"eth1", "eth2"}}}
+	one := &resource.Uplink{Spec: resource.UplinkSpec{Switch: "lan", Host: "h3", Interface: "eth1"}}
+	for _, tt := range []struct {
+		name string
+		u    *resource.Uplink
+		h    *resource.Host
+		want []string
+	}{
+		{"host reports none", bond, host(), nil},
+		{"unknown host", bond, nil, nil},
+		{"all offered", bond, host("eth2", "eth1"), nil},
+		{"one offered", one, host("eth1"), nil},
+		{"member not offered", bond, host("eth1", "eth3"), []string{"interface eth2 is not among host h3's uplinks (eth1, eth3)"}},
+		{"interface not offered", one, host("eth3"), []string{"interface eth1 is not among host h3's uplinks (eth3)"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := uplinkWarnings(tt.u, tt.h); !slices.Equal(got, tt.want) {
+				t.Errorf("warnings %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUplinkStatusWarns(t *testing.T) {
+	m := open(t, t.TempDir())
+	mustApply(t, m, base)
+	mustApply(t, m, obj("Host", "h3", `{address: 127.0.0.3, uplinks: [eth2]}`))
+	o, err := m.Get(resource.Ref{Kind: resource.KindUplink, Name: "lan-h3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"interface eth1 is not among host h3's uplinks (eth2)"}
+	if got := o.(*resource.Uplink).Status.Warnings; !slices.Equal(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
+	}
+	// The warning is read-time status: the host's share carries the spec.
+	sh, _ := m.ShareOf("h3")
+	for _, u := range sh.Uplinks {
+		if len(u.Status.Warnings) != 0 {
+			t.Errorf("share of h3 carries uplink status %+v", u.Status)
+		}
+	}
+	// The host offers eth1 too: no warning.
+	mustApply(t, m, obj("Host", "h3", `{address: 127.0.0.3, uplinks: [eth2, eth1]}`))
+	o, _ = m.Get(resource.Ref{Kind: resource.KindUplink, Name: "lan-h3"})
+	if got := o.(*resource.Uplink).Status.Warnings; len(got) != 0 {
+		t.Errorf("warnings %q, want none", got)
 	}
 }

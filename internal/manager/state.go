@@ -183,8 +183,12 @@ func (s *state) check() error {
 	seenUplink := map[swHost]string{}
 	for _, n := range slices.Sorted(maps.Keys(s.uplinks)) {
 		u := s.uplinks[n]
-		if _, ok := s.switches[u.Spec.Switch]; !ok {
+		sw, ok := s.switches[u.Spec.Switch]
+		if !ok {
 			return invalidf("uplink %s: switch %q does not exist", n, u.Spec.Switch)
+		}
+		if sw.Spec.Overlay.Tunneled() {
+			return invalidf("uplink %s: switch %s is a %s switch, whose tunnels leave through the host's IP stack; uplinks are for vlan switches", n, sw.Metadata.Name, sw.Spec.Overlay)
 		}
 		if _, ok := s.hosts[u.Spec.Host]; !ok {
 			return invalidf("uplink %s: host %q does not exist (its agent registers it)", n, u.Spec.Host)

@@ -200,11 +200,23 @@ const (
 	PolicyActiveBackup = "active-backup"
 )
 
-// Uplink connects a switch to the physical network on one host: one
-// interface, or several under a policy.
+// Uplink connects a vlan switch to the physical network on one host: one
+// interface, or several under a policy. The host's agent makes it a trunk
+// port of the switch's bridge carrying the VLANs of the port groups the
+// host has ports in; several interfaces become one active-backup bond
+// port. Overlay (vxlan, geneve) switches take no uplink: their tunnels
+// leave through the host's IP stack.
 type Uplink struct {
 	Header
-	Spec UplinkSpec `json:"spec"`
+	Spec   UplinkSpec   `json:"spec"`
+	Status UplinkStatus `json:"status,omitzero"`
+}
+
+// UplinkStatus is what the manager reports about an uplink when it is read.
+type UplinkStatus struct {
+	// Warnings name problems that do not stop the uplink from being
+	// applied: an interface its host does not report as an uplink.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // UplinkSpec is an uplink's desired state. Interface and Interfaces exclude
@@ -269,7 +281,7 @@ func (o *Port) SpecJSON() []byte      { return canon(o.Spec) }
 func (o *Switch) ClearStatus()    { o.Status = SwitchStatus{} }
 func (o *PortGroup) ClearStatus() { o.Status = PortGroupStatus{} }
 func (o *Host) ClearStatus()      { o.Status = HostStatus{} }
-func (o *Uplink) ClearStatus()    {}
+func (o *Uplink) ClearStatus()    { o.Status = UplinkStatus{} }
 func (o *Port) ClearStatus()      { o.Status = PortStatus{} }
 
 // Normalize implementations.
