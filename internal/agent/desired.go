@@ -50,13 +50,14 @@ import (
 // ignored with a warning (the manager rejects it): tunnels leave through the
 // host's IP stack.
 
-// tunnelPortBase is the first OpenFlow number of tunnel ports, far above
-// the numbers the manager allocates to local ports (1 and up).
-const tunnelPortBase = 0x8000
-
-// uplinkPortNo is the OpenFlow number of a switch's uplink on this host
-// (there is at most one), above the numbers the manager allocates.
-const uplinkPortNo = manager.MaxOFPort + 1
+// OpenFlow port numbers on a manager's switch: the manager allocates
+// 1..MaxOFPort (0x7fff) to local ports; tunnel ports are numbered from
+// tunnelPortBase (0x8000) and the uplink is uplinkPortNo (0xf000), so the
+// three never meet.
+const (
+	tunnelPortBase = manager.MaxOFPort + 1
+	uplinkPortNo   = 0xf000
+)
 
 // desiredBridge is one switch's bridge as the share wants it.
 type desiredBridge struct {

@@ -34,7 +34,7 @@ const (
 	FirstVNI = 10000
 	// MaxOFPort bounds the OpenFlow port numbers the manager hands to
 	// ports (1..MaxOFPort); agents number uplinks and tunnel ports above.
-	MaxOFPort = 0xefff
+	MaxOFPort = 0x7fff
 )
 
 // state is the whole desired state. A state is never changed once
