@@ -54,7 +54,19 @@ var ErrPrereq = errors.New("missing prerequisite")
 // udp_src and icmp_type all live in TpSrc) are alternatives: the bits are
 // valid if any of them fits.
 func (m *Match) Validate() error {
-	for _, group := range sharing() {
+	// Only the members in nonzero mask words can be matched: skip the
+	// others without reading them (most of a typical match is wildcard).
+	var nz uint32
+	for i, w := range m.Mask.Words() {
+		if w != 0 {
+			nz |= 1 << i
+		}
+	}
+	words := sharingWords()
+	for i, group := range sharing() {
+		if words[i]&nz == 0 {
+			continue
+		}
 		f := group[0]
 		member := memberBits(&m.Mask, f)
 		if member == 0 {
@@ -108,6 +120,23 @@ var sharing = sync.OnceValue(func() [][]*Field {
 		groups[j] = append(groups[j], f)
 	}
 	return groups
+})
+
+// The word sets of sharingWords are uint32s.
+var _ [32 - KeyWords]struct{}
+
+// sharingWords gives, for each group of sharing(), the set of the key's
+// 64-bit words its member occupies (bit i for word i).
+var sharingWords = sync.OnceValue(func() []uint32 {
+	groups := sharing()
+	out := make([]uint32, len(groups))
+	for i, g := range groups {
+		f := g[0]
+		for w := f.off / 8; w <= (f.off+f.size-1)/8; w++ {
+			out[i] |= 1 << w
+		}
+	}
+	return out
 })
 
 // memberMask is the set of bits of f within its key member; byte-array

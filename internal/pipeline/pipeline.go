@@ -214,6 +214,12 @@ func (p *Pipeline) AddRules(rules []*flow.Rule) error {
 	type change struct{ ins, rem []*flow.Rule }
 	per := map[uint8]*change{}
 	pending := map[uint8]map[ruleID]*flow.Rule{}
+	// Size each table's maps for its rules at once: growing a map keyed
+	// by matches means rehashing them all, again and again.
+	perTable := map[uint8]int{}
+	for _, r := range rules {
+		perTable[r.Table]++
+	}
 	for _, r := range rules {
 		if err := validate(r); err != nil {
 			return err
@@ -227,9 +233,9 @@ func (p *Pipeline) AddRules(rules []*flow.Rule) error {
 		}
 		ch := per[r.Table]
 		if ch == nil {
-			ch = &change{}
+			ch = &change{ins: make([]*flow.Rule, 0, perTable[r.Table])}
 			per[r.Table] = ch
-			pending[r.Table] = map[ruleID]*flow.Rule{}
+			pending[r.Table] = make(map[ruleID]*flow.Rule, perTable[r.Table])
 		}
 		id := ruleID{r.Match, r.Priority}
 		if prev := pending[r.Table][id]; prev != nil {
