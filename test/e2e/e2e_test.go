@@ -330,28 +330,11 @@ func TestTwoHostsPingAndTCP(t *testing.T) {
 // mustIperf runs a 3-second iperf3 TCP stream from host client to host
 // server (listening on addr) and fails below 10 Mbit/s.
 func (tp *topo) mustIperf(client, server, addr string) {
-	t := tp.t
-	t.Helper()
-	srv := exec.Command("ip", "netns", "exec", tp.ns(server), "iperf3", "-s", "-1", "-B", addr)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	time.Sleep(300 * time.Millisecond)
-	out, err := try("ip", "netns", "exec", tp.ns(client), "iperf3", "-c", addr, "-t", "3", "-J")
-	if err != nil || !strings.Contains(out, `"sum_received"`) {
-		t.Fatalf("iperf3 %s -> %s: %v\n%s", client, addr, err, out)
-	}
-	var bps float64
-	if i := strings.Index(out, `"sum_received"`); i >= 0 {
-		rest := out[i:]
-		if j := strings.Index(rest, `"bits_per_second"`); j >= 0 {
-			fmt.Sscanf(strings.TrimLeft(rest[j+len(`"bits_per_second"`):], ": "), "%g", &bps)
-		}
-	}
-	t.Logf("iperf3 TCP %s -> %s through dvs: %.2f Gbit/s", client, addr, bps/1e9)
+	tp.t.Helper()
+	bps := tp.iperf(client, server, addr, 3)
+	tp.t.Logf("iperf3 TCP %s -> %s through dvs: %.2f Gbit/s", client, addr, bps/1e9)
 	if bps < 10e6 {
-		t.Errorf("TCP throughput %.0f bit/s, want at least 10 Mbit/s", bps)
+		tp.t.Errorf("TCP throughput %.0f bit/s, want at least 10 Mbit/s", bps)
 	}
 }
 
