@@ -56,6 +56,9 @@ type managed struct {
 	want    *manager.Share
 	wantRev int64
 	kick    chan struct{}
+	// rewatch ends the current registration and watch (the manager
+	// refused the host token: register again, joining if need be).
+	rewatch context.CancelFunc
 
 	applied    desiredState      // what is in the bridges (only what succeeded)
 	tunnelNos  map[string]uint32 // bridge/port -> number, kept so flows stay valid across re-adds
@@ -126,13 +129,17 @@ func (m *managed) watch(ctx context.Context, saved savedShare) {
 	backoff := 500 * time.Millisecond
 	down := false
 	for ctx.Err() == nil {
-		err := m.register(ctx)
+		wctx, cancel := context.WithCancel(ctx)
+		m.mu.Lock()
+		m.rewatch = cancel
+		m.mu.Unlock()
+		err := m.register(wctx)
 		if err == nil {
 			// A manager that restarted has forgotten our ack: ack again.
 			m.mu.Lock()
 			m.ackedRev = 0
 			m.mu.Unlock()
-			err = m.cl.Watch(ctx, m.opt.Host, since, have, func(msg manager.Message) error {
+			err = m.cl.Watch(wctx, m.opt.Host, since, have, func(msg manager.Message) error {
 				backoff = 500 * time.Millisecond
 				if down {
 					log.Info("manager reachable again", "revision", msg.Revision)
@@ -153,10 +160,14 @@ func (m *managed) watch(ctx context.Context, saved savedShare) {
 				return nil
 			})
 		}
+		rewatched := wctx.Err() != nil
+		cancel()
 		if ctx.Err() != nil {
 			return
 		}
 		switch {
+		case rewatched:
+			continue // register again at once
 		case errors.Is(err, manager.ErrOutOfSync):
 			log.Warn("out of sync with the manager; asking for a snapshot", "err", err)
 			have, since = nil, 0
@@ -259,7 +270,19 @@ func (m *managed) heartbeats(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := m.cl.Heartbeat(ctx, m.opt.Host); err != nil && ctx.Err() == nil {
+		err := m.cl.Heartbeat(ctx, m.opt.Host)
+		switch {
+		case ctx.Err() != nil:
+		case client.IsStatus(err, http.StatusUnauthorized) || client.IsStatus(err, http.StatusForbidden):
+			// The host joined again elsewhere, or the manager forgot
+			// us: the open stream would go on, but nothing else will.
+			m.a.log.Warn("the manager refused this host's token; registering again", "err", err)
+			m.mu.Lock()
+			if m.rewatch != nil {
+				m.rewatch()
+			}
+			m.mu.Unlock()
+		case err != nil:
 			m.a.log.Debug("heartbeat failed", "err", err)
 		}
 		m.ack(ctx)

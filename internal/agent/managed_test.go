@@ -238,6 +238,21 @@ func TestAgentHostToken(t *testing.T) {
 	}
 	stop()
 
+	// The host joins again elsewhere while the agent runs: its token is
+	// refused (heartbeats), and it joins again itself.
+	stop = restart(m.Token())
+	waitFor(t, "the agent to come back", seen)
+	if _, _, err := client.New(srv.URL, m.Token()).Register(ctx, "h1", resource.HostSpec{Address: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	since = time.Now()
+	waitFor(t, "the running agent to join again", func() bool {
+		t2 := readTok()
+		return t2 != tok && seen() && client.New(srv.URL, t2).Heartbeat(ctx, "h1") == nil
+	})
+	stop()
+	tok = readTok()
+
 	// A host token the manager does not know: it joins again.
 	if err := os.WriteFile(tokFile, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
 		t.Fatal(err)
