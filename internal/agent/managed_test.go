@@ -184,9 +184,12 @@ func TestAgentHostToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	// Cleanups, not defers: they run after the agents' (registered
+	// later), so a failing test does not wait forever for the server to
+	// end an agent's open watch.
+	t.Cleanup(func() { m.Close() })
 	srv := httptest.NewServer(m.Handler(true))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	ctx := context.Background()
 	adir := t.TempDir()
 	tokFile := filepath.Join(adir, hostTokenFile)
