@@ -266,7 +266,7 @@ func (tp *topo) pingRetry(host, addr string) bool {
 // br-phy) carry pings and TCP between a host on each. Then OVS adds a
 // Geneve option to what b sends: dvs skips a non-critical one, and drops
 // (as tunnel-header) packets with a critical one, as RFC 8926 asks of an
-// endpoint that does not know the option.
+// endpoint that does not know the option, and control (O bit) packets.
 func TestGeneveWithOVS(t *testing.T) {
 	tp, o, ul := checkOVSTunnel(t, "geneve", 6081, regexp.MustCompile(`Geneve, Flags \[none\], vni 0x1388, proto TEB \(0x6558\)`))
 	b := tp.ns("b")
@@ -295,6 +295,20 @@ func TestGeneveWithOVS(t *testing.T) {
 	}
 	if after := tp.drops("br0")["tunnel-header"]; after < before+3 {
 		t.Errorf("tunnel-header drops went from %d to %d, want at least +3 (the critical-option pings)", before, after)
+	}
+	// A control packet (O bit): its payload is not to be forwarded.
+	before = tp.drops("br0")["tunnel-header"]
+	o.run("ovs-ofctl", "add-flow", "br-int", "priority=100,in_port="+bPort+",actions=set_field:+oam->tun_flags,output:tun0")
+	got = tp.captureNS(tp.sw, ul, "udp port 6081", func() {
+		if _, err := try("ip", "netns", "exec", b, "ping", "-c", "3", "-i", "0.2", "-W", "1", "198.51.100.1"); err == nil {
+			t.Errorf("b pings a through Geneve control (O bit) packets")
+		}
+	})
+	if !regexp.MustCompile(`203\.0\.113\.2\.\d+ > 203\.0\.113\.1\.6081: Geneve, Flags \[O\], vni 0x1388, proto TEB \(0x6558\): `).MatchString(got) {
+		t.Errorf("underlay capture shows no control packet from OVS:\n%s", got)
+	}
+	if after := tp.drops("br0")["tunnel-header"]; after < before+3 {
+		t.Errorf("tunnel-header drops went from %d to %d, want at least +3 (the control-packet pings)", before, after)
 	}
 }
 
