@@ -263,7 +263,8 @@ func (tp *topo) pingRetry(host, addr string) bool {
 
 // TestGeneveWithOVS: a dvs Geneve port (VNI 5000) and Open vSwitch's
 // userspace Geneve (datapath_type=netdev, userspace tunnelling through
-// br-phy) carry pings and TCP between a host on each. Then OVS adds a
+// br-phy) carry pings and TCP between a host on each. OVS with UDP
+// checksums on still reaches dvs. Then OVS adds a
 // Geneve option to what b sends: dvs skips a non-critical one, and drops
 // (as tunnel-header) packets with a critical one, as RFC 8926 asks of an
 // endpoint that does not know the option, and control (O bit) packets.
@@ -271,11 +272,24 @@ func TestGeneveWithOVS(t *testing.T) {
 	tp, o, ul := checkOVSTunnel(t, "geneve", 6081, regexp.MustCompile(`Geneve, Flags \[none\], vni 0x1388, proto TEB \(0x6558\)`))
 	b := tp.ns("b")
 	bPort := "b" + tp.id
+	// OVS with UDP checksums on (dvs sends none, as OVS does by default):
+	// dvs's socket checks them and takes the packets.
+	o.vsctl("set", "interface", "tun0", "options:csum=true")
+	// -vv (in the filter, after the interface) makes tcpdump check the sums.
+	got := tp.captureNS(tp.sw, ul, "-vv udp port 6081", func() {
+		if !tp.pingRetry("b", "198.51.100.1") {
+			t.Errorf("b cannot ping a when OVS sends Geneve with UDP checksums\ndvs stats:\n%s", tp.dvs("stats", "br0"))
+		}
+	})
+	if !regexp.MustCompile(`203\.0\.113\.2\.\d+ > 203\.0\.113\.1\.6081: \[udp sum ok\] Geneve`).MatchString(got) {
+		t.Errorf("underlay capture shows no checksummed Geneve from OVS:\n%s", got)
+	}
+	o.vsctl("remove", "interface", "tun0", "options", "csum")
 	// Option class 0xffff (experimental), type 0x01 (non-critical) and
 	// 0x81 (critical: the type's high bit).
 	o.run("ovs-ofctl", "add-tlv-map", "br-int", "{class=0xffff,type=0x01,len=4}->tun_metadata0,{class=0xffff,type=0x81,len=4}->tun_metadata1")
 	o.run("ovs-ofctl", "add-flow", "br-int", "priority=100,in_port="+bPort+",actions=set_field:0x1234->tun_metadata0,output:tun0")
-	got := tp.captureNS(tp.sw, ul, "udp port 6081", func() {
+	got = tp.captureNS(tp.sw, ul, "udp port 6081", func() {
 		if !tp.pingRetry("b", "198.51.100.1") {
 			t.Errorf("b cannot ping a when OVS adds a non-critical Geneve option\ndvs stats:\n%s", tp.dvs("stats", "br0"))
 		}
