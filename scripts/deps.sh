@@ -7,10 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # ovs-ofctl and ovs-testcontroller are the OpenFlow peers the tests use;
-# etcd-server is the etcd the manager's shared-store tests start.
-pkgs=(iproute2 iputils-ping iperf3 tcpdump ethtool jq procps openvswitch-common openvswitch-testcontroller etcd-server)
-[ "${1:-}" = --bench ] && pkgs+=(openvswitch-switch gawk bc)
-[ "${1:-}" = --conformance ] && pkgs+=(openvswitch-switch python3-os-ken)
+# openvswitch-switch is the Open vSwitch (userspace datapath, in a namespace
+# of its own) the tunnel interop tests run against; etcd-server is the etcd
+# the manager's shared-store tests start.
+pkgs=(iproute2 iputils-ping iperf3 tcpdump ethtool jq procps openvswitch-common openvswitch-switch openvswitch-testcontroller etcd-server)
+[ "${1:-}" = --bench ] && pkgs+=(gawk bc)
+[ "${1:-}" = --conformance ] && pkgs+=(python3-os-ken)
 
 missing=()
 for p in "${pkgs[@]}"; do
