@@ -30,14 +30,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Open vSwitch's and etcd's packages start their daemons; the tests and
 # benchmarks run their own.
-for svc in openvswitch-testcontroller etcd; do
+for svc in openvswitch-switch openvswitch-testcontroller etcd; do
     if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
         systemctl stop "$svc" || true
     fi
 done
-if [ "${1:-}" != "" ] && command -v systemctl >/dev/null && systemctl is-active -q openvswitch-switch 2>/dev/null; then
-    systemctl stop openvswitch-switch || true
-fi
 
 export PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || { echo "deps.sh: Go is not installed (expected /usr/local/go)" >&2; exit 1; }
