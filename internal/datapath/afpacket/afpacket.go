@@ -358,6 +358,30 @@ func (p *Port) release() error {
 	return nil
 }
 
+// SetFilter attaches the BPF socket filter program prog (a file
+// descriptor) to the socket, or detaches the attached one if prog < 0. A
+// kernel fast path uses it to hide from the socket the packets it forwards
+// itself (package offload).
+func (p *Port) SetFilter(prog int) error {
+	p.ctlMu.Lock()
+	defer p.ctlMu.Unlock()
+	if p.closed.Load() {
+		return net.ErrClosed
+	}
+	if prog < 0 {
+		err := unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_DETACH_BPF, 0)
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return err
+	}
+	return unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, prog)
+}
+
+// Counters returns the counters Stats reports, for traffic a kernel fast
+// path forwarded on the port's behalf.
+func (p *Port) Counters() *datapath.Counters { return &p.counters }
+
 // u32 reads a native-endian uint32 at b[off] as the kernel wrote it.
 func u32(b []byte, off int) *uint32 {
 	return (*uint32)(unsafe.Pointer(&b[off]))
