@@ -325,6 +325,12 @@ type OffloadStats struct {
 	Failed   uint64 `json:"failed"`           // entries the kernel refused (table full)
 	Packets  uint64 `json:"packets"`          // packets forwarded in the kernel
 	Bytes    uint64 `json:"bytes"`
+	// PortEntries counts the kernel entries from or to each port (with the
+	// kernel path attached), by port name.
+	PortEntries map[string]int `json:"port_entries,omitempty"`
+	// Orphans counts kernel entries from or to a port that is gone (0
+	// unless something is wrong).
+	Orphans int `json:"orphans"`
 }
 
 // TableStats are one flow table's counters.

@@ -801,6 +801,8 @@ type Stats struct {
 type OffloadStats struct {
 	offload.Stats
 	Reason string `json:"reason,omitempty"` // why the mode is none
+	// PortEntries counts the kernel entries from or to each port, by name.
+	PortEntries map[string]int `json:"port_entries,omitempty"`
 }
 
 // Stats returns the bridge's counters.
@@ -817,6 +819,14 @@ func (b *Bridge) Stats() Stats {
 	b.mu.Lock()
 	if b.kp != nil {
 		s.Offload.Stats = b.kp.Stats()
+		s.Offload.PortEntries = map[string]int{}
+		for name, ps := range b.ports {
+			if q, ok := ps.port.(offload.Port); ok {
+				if n, ok := s.Offload.ByIfindex[q.Ifindex()]; ok {
+					s.Offload.PortEntries[name] = n
+				}
+			}
+		}
 	} else {
 		s.Offload = OffloadStats{Stats: offload.Stats{Mode: offload.ModeNone}, Reason: b.offloadWhy}
 	}

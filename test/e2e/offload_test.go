@@ -212,15 +212,26 @@ func TestOffloadMACMoveAndPortDelete(t *testing.T) {
 		t.Fatalf("%d replies from c after the move, want the ping to follow the MAC\nmacs:\n%s", after, tp.dvs("mac", "list", "br0"))
 	}
 
-	// b's port goes: no kernel entry may still point at it.
+	// b's port goes: no kernel entry may still point at it. b speaks
+	// first so that it has entries.
+	tp.nsx(tp.ns("b"), "ip", "link", "set", "eth0", "up")
+	tp.nsx(tp.ns("b"), "ip", "addr", "flush", "dev", "eth0")
+	tp.nsx(tp.ns("b"), "ip", "addr", "add", "198.51.100.3/24", "dev", "eth0")
+	tp.mustPing("b", "198.51.100.1")
 	before := tp.stats("br0").Offload
+	if before.PortEntries[b] == 0 {
+		t.Fatalf("b's port has no kernel entries before its deletion: %+v", before)
+	}
 	tp.dvs("port", "del", "br0", b)
 	after2 := tp.stats("br0").Offload
 	if after2.Ports != 2 {
 		t.Errorf("after deleting b's port the kernel path is on %d ports, want 2", after2.Ports)
 	}
-	if after2.Entries >= before.Entries {
-		t.Errorf("deleting b's port left the kernel entries at %d (from %d); its entries should go", after2.Entries, before.Entries)
+	if after2.Orphans != 0 {
+		t.Errorf("%d kernel entries still point at a deleted port", after2.Orphans)
+	}
+	if want := before.Entries - before.PortEntries[b]; after2.Entries != want {
+		t.Errorf("after deleting b's port %d kernel entries remain, want %d (before %+v, after %+v)", after2.Entries, want, before, after2)
 	}
 	tp.mustPing("a", "198.51.100.2")
 }

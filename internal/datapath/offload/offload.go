@@ -125,6 +125,11 @@ type Stats struct {
 	Failed   uint64 `json:"failed"`   // installs the kernel refused (map full)
 	Packets  uint64 `json:"packets"`  // packets forwarded in the kernel
 	Bytes    uint64 `json:"bytes"`
+	// ByIfindex counts the entries from or to each attached interface.
+	ByIfindex map[int]int `json:"by_ifindex,omitempty"`
+	// Orphans counts entries from or to an interface the programs are not
+	// attached to (a bug: detaching deletes them).
+	Orphans int `json:"orphans"`
 }
 
 // Path is one bridge's kernel fast path: its flows map, its two programs
@@ -405,12 +410,23 @@ func (p *Path) Sync() {
 func (p *Path) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := 0
+	n, orphans := 0, 0
+	by := make(map[int]int, len(p.ports))
+	for ifindex := range p.ports {
+		by[ifindex] = 0
+	}
 	for _, ks := range p.keys {
+		if p.ports[ks.in] == nil || p.ports[ks.out] == nil {
+			orphans++
+		}
 		if !ks.failed {
 			n++
+			by[ks.in]++
+			if ks.out != ks.in {
+				by[ks.out]++
+			}
 		}
 	}
 	return Stats{Mode: ModeTC, Entries: n, Ports: len(p.ports), Installs: p.installs, Failed: p.failed,
-		Packets: p.packets, Bytes: p.bytes}
+		Packets: p.packets, Bytes: p.bytes, ByIfindex: by, Orphans: orphans}
 }
