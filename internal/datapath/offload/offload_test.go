@@ -10,6 +10,8 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/dvs-project/dvs/internal/cache"
+	"github.com/dvs-project/dvs/internal/datapath"
 	"github.com/dvs-project/dvs/internal/flow"
 	"github.com/dvs-project/dvs/internal/packet"
 	"github.com/dvs-project/dvs/internal/packet/testframe"
@@ -280,4 +282,97 @@ func received(fd int) bool {
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, 100)
 	return err == nil && n > 0
+}
+
+type fakePort struct {
+	ifindex  int
+	filter   int
+	counters datapath.Counters
+}
+
+func (f *fakePort) Ifindex() int                 { return f.ifindex }
+func (f *fakePort) SetFilter(prog int) error     { f.filter = prog; return nil }
+func (f *fakePort) Counters() *datapath.Counters { return &f.counters }
+
+// TestInstallSyncRetire follows one kernel entry through its life: installed
+// at a generation, its kernel counts credited to the megaflow and the ports
+// by Sync, reinstalled at a new generation without losing counts, deleted
+// with its last counts by Retire, and gone with its port on Detach.
+func TestInstallSyncRetire(t *testing.T) {
+	p, g := newPath(t)
+	inNetns(t, func() {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		netlink.LinkSetUp(lo)
+		// Both ends on lo: the entries only need attached interfaces.
+		q := &fakePort{ifindex: lo.Attrs().Index, filter: -1}
+		if err := p.Attach(q); err != nil {
+			t.Fatal(err)
+		}
+		if q.filter != p.sock.FD() {
+			t.Fatalf("socket filter %d attached, want %d", q.filter, p.sock.FD())
+		}
+		frame := testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1, 2)
+		var k flow.Key
+		packet.Parse(frame, 1, &k)
+		key, _ := KeyOf(&k, q.ifindex)
+		e := &cache.Entry{}
+		g.Counter().Store(4)
+		p.Install(e, &k, q.ifindex, q.ifindex, 1518, 4)
+		var v Value
+		if err := p.flows.Lookup(&key, &v); err != nil {
+			t.Fatal(err)
+		}
+		if want := (Value{Out: uint32(q.ifindex), MaxLen: 1518, Gen: 4}); v != want {
+			t.Fatalf("installed %+v, want %+v", v, want)
+		}
+		// The program counts 3 packets.
+		v.Packets, v.Bytes = 3, 300
+		p.flows.Put(&key, &v)
+		p.Sync()
+		if pk, by := e.Stats(); pk != 3 || by != 300 {
+			t.Fatalf("after Sync the megaflow counts %d packets %d bytes, want 3 and 300", pk, by)
+		}
+		if s := q.counters.Snapshot(); s.RxPackets != 3 || s.TxPackets != 3 {
+			t.Fatalf("port counters %+v, want 3 rx and 3 tx", s)
+		}
+		// 2 more, then a new generation: the reinstall settles them first.
+		v.Packets, v.Bytes = 5, 500
+		p.flows.Put(&key, &v)
+		p.Install(e, &k, q.ifindex, q.ifindex, 1518, 5)
+		if pk, _ := e.Stats(); pk != 5 {
+			t.Fatalf("after the reinstall the megaflow counts %d packets, want 5", pk)
+		}
+		p.flows.Lookup(&key, &v)
+		if v.Gen != 5 || v.Packets != 0 {
+			t.Fatalf("reinstalled %+v, want generation 5 and fresh counters", v)
+		}
+		v.Packets, v.Bytes = 1, 100
+		p.flows.Put(&key, &v)
+		p.Retire(e)
+		if pk, _ := e.Stats(); pk != 6 {
+			t.Fatalf("after Retire the megaflow counts %d packets, want 6", pk)
+		}
+		if err := p.flows.Lookup(&key, &v); err == nil {
+			t.Fatal("Retire left the kernel entry")
+		}
+		if s := p.Stats(); s.Entries != 0 || s.Packets != 6 {
+			t.Fatalf("stats after Retire: %+v", s)
+		}
+		p.Install(e, &k, q.ifindex, q.ifindex, 0, 5)
+		if s := p.Stats(); s.Entries != 1 {
+			t.Fatalf("stats after a new install: %+v", s)
+		}
+		if err := p.Detach(q.ifindex); err != nil {
+			t.Fatal(err)
+		}
+		if s := p.Stats(); s.Entries != 0 || s.Ports != 0 || q.filter != -1 {
+			t.Fatalf("after Detach: %+v, filter %d", s, q.filter)
+		}
+		if err := p.flows.Lookup(&key, &v); err == nil {
+			t.Fatal("Detach left the kernel entry")
+		}
+	})
 }
