@@ -72,7 +72,7 @@ Port counters include the traffic the kernel fast path forwarded.`,
 			if o.Mode == "none" {
 				section(w, "Offload", "mode", "none ("+o.Reason+")")
 			} else {
-				section(w, "Offload", "mode", o.Mode, "entries", o.Entries, "ports", o.Ports, "packets", o.Packets,
+				section(w, "Offload", "mode", o.Mode, "entries", o.Entries, "to veth peers", o.Peer, "ports", o.Ports, "packets", o.Packets,
 					"bytes", o.Bytes, "installs", o.Installs, "failed", o.Failed)
 			}
 

@@ -780,7 +780,7 @@ func (a *Agent) Stats(br string) (api.Stats, error) {
 	o := s.Offload
 	out := api.Stats{Ports: portList(e), Drops: s.Drops,
 		Offload: api.OffloadStats{Mode: o.Mode, Reason: o.Reason, Entries: o.Entries, Ports: o.Ports,
-			Installs: o.Installs, Failed: o.Failed, Packets: o.Packets, Bytes: o.Bytes, PortEntries: o.PortEntries, Orphans: o.Orphans},
+			Installs: o.Installs, Failed: o.Failed, Packets: o.Packets, Bytes: o.Bytes, PortEntries: o.PortEntries, Orphans: o.Orphans, Peer: o.Peer},
 		Cache: api.CacheStats{Entries: s.Cache.Entries, Masks: s.Cache.Masks, Upcalls: s.Cache.Upcalls,
 			Revalidations: s.Cache.Revalidations, Replaced: s.Cache.Replaced, NotCached: s.Cache.NotCached,
 			EMCHits: s.EMCHits, MegaflowHits: s.MegaflowHits, Misses: s.Misses, Translations: s.Translations},

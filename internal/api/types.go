@@ -331,6 +331,9 @@ type OffloadStats struct {
 	// Orphans counts kernel entries from or to a port that is gone (0
 	// unless something is wrong).
 	Orphans int `json:"orphans"`
+	// Peer counts the entries that hand packets straight to the ingress
+	// of a veth's other end (its MAC is their destination).
+	Peer int `json:"peer"`
 }
 
 // TableStats are one flow table's counters.

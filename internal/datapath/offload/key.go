@@ -39,7 +39,16 @@ type Value struct {
 	Gen     uint64 // the pipeline generation the entry is valid at
 	Packets uint64 // counted by the BPF program with atomic adds
 	Bytes   uint64
+	Flags   uint32 // FlagPeer
+	_       uint32
 }
+
+// FlagPeer hands packets straight to the ingress of Out's veth peer
+// (bpf_redirect_peer) instead of to Out's egress. Install sets it only when
+// the packets' destination MAC is the peer's own, which is what the peer
+// would accept anyway: the shortcut skips the peer's check of the
+// destination (every packet arrives as PACKET_HOST) and Out's egress qdisc.
+const FlagPeer = 1
 
 // KeyOf returns the kernel key of packets with flow key k arriving on
 // interface ifindex, and whether the kernel can key such packets at all

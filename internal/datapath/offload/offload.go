@@ -130,6 +130,9 @@ type Stats struct {
 	// Orphans counts entries from or to an interface the programs are not
 	// attached to (a bug: detaching deletes them).
 	Orphans int `json:"orphans"`
+	// Peer counts the entries that hand packets straight to a veth peer
+	// (FlagPeer).
+	Peer int `json:"peer"`
 }
 
 // Path is one bridge's kernel fast path: its flows map, its two programs
@@ -153,6 +156,7 @@ type Path struct {
 type port struct {
 	p    Port
 	link link.Link
+	peer peer
 }
 
 // keyState is what userspace remembers of a kernel entry.
@@ -161,6 +165,7 @@ type keyState struct {
 	in, out int
 	gen     uint64
 	failed  bool   // the kernel refused it at gen
+	flags   uint32 // Value.Flags
 	packets uint64 // the entry's counters at the last sync
 	bytes   uint64
 }
@@ -243,7 +248,7 @@ func (p *Path) Attach(q Port) error {
 		_ = q.SetFilter(-1)
 		return fmt.Errorf("attaching the tc program to ifindex %d: %w", ifindex, err)
 	}
-	p.ports[ifindex] = &port{p: q, link: l}
+	p.ports[ifindex] = &port{p: q, link: l, peer: peerOf(ifindex)}
 	return nil
 }
 
@@ -332,6 +337,10 @@ func (p *Path) Install(e *cache.Entry, k *flow.Key, in, out, maxLen int, gen uin
 	ks.packets, ks.bytes = 0, 0
 	p.installs++
 	v := Value{Out: uint32(out), MaxLen: uint32(maxLen), Gen: gen}
+	if pr := p.ports[out].peer; pr.ok && k.EthDst == pr.mac {
+		v.Flags |= FlagPeer
+	}
+	ks.flags = v.Flags
 	ks.failed = p.flows.Put(&key, &v) != nil
 	if ks.failed {
 		p.failed++
@@ -396,7 +405,9 @@ func (p *Path) Retire(e *cache.Entry) {
 }
 
 // Sync credits megaflows and ports with the traffic the kernel forwarded
-// since the last call.
+// since the last call. It also re-reads the ports' veth peers: if one
+// changed its MAC, it bumps the generation so that every entry is
+// reinstalled with FlagPeer set right.
 func (p *Path) Sync() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -404,13 +415,22 @@ func (p *Path) Sync() {
 	for k, ks := range p.keys {
 		p.settleLocked(k, ks, now)
 	}
+	changed := false
+	for ifindex, q := range p.ports {
+		if pr := peerOf(ifindex); pr != q.peer {
+			q.peer, changed = pr, true
+		}
+	}
+	if changed {
+		p.gen.Counter().Add(1)
+	}
 }
 
 // Stats returns the kernel path's counters as of the last Sync.
 func (p *Path) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n, orphans := 0, 0
+	n, orphans, peers := 0, 0, 0
 	by := make(map[int]int, len(p.ports))
 	for ifindex := range p.ports {
 		by[ifindex] = 0
@@ -421,6 +441,9 @@ func (p *Path) Stats() Stats {
 		}
 		if !ks.failed {
 			n++
+			if ks.flags&FlagPeer != 0 {
+				peers++
+			}
 			by[ks.in]++
 			if ks.out != ks.in {
 				by[ks.out]++
@@ -428,5 +451,5 @@ func (p *Path) Stats() Stats {
 		}
 	}
 	return Stats{Mode: ModeTC, Entries: n, Ports: len(p.ports), Installs: p.installs, Failed: p.failed,
-		Packets: p.packets, Bytes: p.bytes, ByIfindex: by, Orphans: orphans}
+		Packets: p.packets, Bytes: p.bytes, ByIfindex: by, Orphans: orphans, Peer: peers}
 }

@@ -28,6 +28,7 @@ const (
 	valGen     = 8
 	valPackets = 16
 	valBytes   = 24
+	valFlags   = 32
 )
 
 // Return codes.
@@ -154,8 +155,9 @@ func lookup(flowsFD, genFD int) asm.Instructions {
 }
 
 // tcProgram forwards a packet with a valid entry to the entry's interface
-// (bpf_redirect to its egress, which a veth delivers to its peer) and lets
-// every other packet go on to the stack, where AF_PACKET already took it.
+// (bpf_redirect to its egress, which a veth delivers to its peer, or with
+// FlagPeer straight to the peer's ingress) and lets every other packet go
+// on to the stack, where AF_PACKET already took it.
 func tcProgram(flowsFD, genFD int) asm.Instructions {
 	insns := lookup(flowsFD, genFD)
 	return append(insns,
@@ -164,7 +166,11 @@ func tcProgram(flowsFD, genFD int) asm.Instructions {
 		asm.AddAtomic.Mem(asm.R7, asm.R8, asm.DWord, valBytes),
 		asm.LoadMem(asm.R1, asm.R7, valOut, asm.Word),
 		asm.Mov.Imm(asm.R2, 0),
+		asm.LoadMem(asm.R3, asm.R7, valFlags, asm.Word),
+		asm.JSet.Imm(asm.R3, FlagPeer, "peer"),
 		asm.FnRedirect.Call(),
+		asm.Return(),
+		asm.FnRedirectPeer.Call().WithSymbol("peer"),
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol(labelPass),
 		asm.Return(),
