@@ -403,11 +403,18 @@ func (w *Worker) offload(kp KernelPath, inPort uint32, k *flow.Key, e *cache.Ent
 	if why != "" || e.Dead() {
 		return
 	}
-	maxLen := 0
-	if ip := w.table.get(inPort); ip != nil {
-		maxLen = int(ip.maxFrame.Load())
+	// Frames longer than either port's limit go to userspace, which drops
+	// them as oversize on the way in or as a tx drop on the way out (a
+	// bpf_redirect_peer would deliver them).
+	maxLen := int64(0)
+	for _, no := range [2]uint32{inPort, e.Actions[0].Port} {
+		if p := w.table.get(no); p != nil {
+			if m := p.maxFrame.Load(); m > 0 && (maxLen == 0 || m < maxLen) {
+				maxLen = m
+			}
+		}
 	}
-	kp.Install(e, k, in, out, maxLen, e.Gen())
+	kp.Install(e, k, in, out, int(maxLen), e.Gen())
 }
 
 // rejected marks packets dropped before classification.

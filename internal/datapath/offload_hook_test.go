@@ -58,6 +58,7 @@ func TestKernelPathOffer(t *testing.T) {
 		}
 	}
 	d.SetMTU(1, 1500)
+	d.SetMTU(2, 1400) // the smaller limit of the two ports applies
 	mustAdd(t, p, "priority=0,actions=NORMAL")
 	mustAdd(t, p, "priority=10,dl_src=02:00:00:00:00:09,udp,tp_dst=53,actions=output:2")
 	kp := &fakeKernel{}
@@ -71,7 +72,7 @@ func TestKernelPathOffer(t *testing.T) {
 	send(1, testframe.UDP4(testframe.MAC(9), b, 1, 53))   // decided on tp_dst: not offered
 	send(4, testframe.UDP4(x, b, 1, 2))                   // from a port without an interface
 	send(3, testframe.UDP4(testframe.MAC(4), b, 1, 2))    // access port 3 to trunk 2: pushes a tag
-	want := []install{{11, 12, 1500 + 14 + 8, a}}
+	want := []install{{11, 12, 1400 + 14 + 8, a}}
 	if len(kp.got) != 1 || kp.got[0] != want[0] {
 		t.Fatalf("installs %+v, want %+v", kp.got, want)
 	}

@@ -230,6 +230,9 @@ func TestOffloadMACMoveAndPortDelete(t *testing.T) {
 	if after2.Orphans != 0 {
 		t.Errorf("%d kernel entries still point at a deleted port", after2.Orphans)
 	}
+	if n := tcxPrograms(t, tp.sw, b); n != 0 {
+		t.Errorf("the deleted port %s still has %d tcx programs", b, n)
+	}
 	tp.mustPing("a", "198.51.100.2")
 }
 
@@ -315,5 +318,36 @@ func TestOffloadPeerOnlyForItsMAC(t *testing.T) {
 	after := tp.stats("br0").Offload
 	if after.Packets < before.Packets+5 || after.Peer != before.Peer {
 		t.Fatalf("the frames for the other MAC were not forwarded by the kernel without the peer shortcut: before %+v, after %+v", before, after)
+	}
+}
+
+// TestOffloadSettingPersists: a bridge's offload setting survives an agent
+// restart, and the agent's --offload is the default for bridges without one.
+func TestOffloadSettingPersists(t *testing.T) {
+	tp := newTopo(t)
+	a := tp.host("a", "198.51.100.1/24")
+	tp.startAgent()
+	tp.dvs("bridge", "add", "br0", "--offload", "none")
+	tp.dvs("bridge", "add", "br1")
+	tp.dvs("port", "add", "br1", a)
+	if o := tp.stats("br0").Offload; o.Mode != "none" || o.Reason != "switched off" {
+		t.Fatalf("br0 offload %+v, want none (switched off)", o)
+	}
+	tp.stopAgent()
+	tp.startAgent("--offload", "none")
+	if o := tp.stats("br0").Offload; o.Mode != "none" {
+		t.Fatalf("after a restart br0 offload %+v, want none", o)
+	}
+	if o := tp.stats("br1").Offload; o.Mode != "none" {
+		t.Fatalf("br1 (no setting) under --offload none: %+v", o)
+	}
+	tp.dvs("bridge", "set", "br1", "--offload", "tc")
+	if o := tp.stats("br1").Offload; o.Mode != "tc" || o.Ports != 1 {
+		t.Fatalf("br1 after --offload tc: %+v", o)
+	}
+	tp.stopAgent()
+	tp.startAgent("--offload", "none")
+	if o := tp.stats("br1").Offload; o.Mode != "tc" || o.Ports != 1 {
+		t.Fatalf("br1 after a restart: %+v, want its own tc over the agent's none", o)
 	}
 }

@@ -42,6 +42,16 @@
 // checksums and lengths above the MTU, which cannot be forwarded correctly;
 // the port then reports AcceptsGSO false and the switch must segment and
 // checksum (package gso) before writing to it.
+//
+// # Kernel fast path
+//
+// Most of the cost of this path is the kernel's: the tap that copies each
+// frame into the ring, the wake-up, sendmmsg and the copies, not the
+// switch's own code (about 2% of the samples in a profile of 64-byte UDP).
+// Package offload removes it for simple megaflows: a tc program on the
+// interface's ingress forwards their packets in the kernel, and a socket
+// filter (SetFilter) hides those packets from this socket. Counters keeps
+// the port's counters whole by crediting what the kernel forwarded.
 package afpacket
 
 import (

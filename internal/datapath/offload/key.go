@@ -35,7 +35,7 @@ const tciPresent = flow.TCIPresent
 // Value is the flows map's value: where to forward and the entry's counters.
 type Value struct {
 	Out     uint32 // ifindex to redirect to
-	MaxLen  uint32 // frames longer than this that are not GSO pass to userspace (0: no limit)
+	MaxLen  uint32 // frames longer than this that are not GSO pass to userspace (0: no limit): the smaller of the two ports' limits
 	Gen     uint64 // the pipeline generation the entry is valid at
 	Packets uint64 // counted by the BPF program with atomic adds
 	Bytes   uint64

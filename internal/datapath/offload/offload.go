@@ -211,23 +211,15 @@ func (p *Path) Close() error {
 	for ifindex := range p.ports {
 		errs = append(errs, p.detachLocked(ifindex))
 	}
-	for _, c := range []interface{ Close() error }{p.tc, p.sock, p.flows} {
-		if c != nil && !isNilCloser(c) {
-			errs = append(errs, c.Close())
-		}
+	if p.tc != nil {
+		errs = append(errs, p.tc.Close())
 	}
+	if p.sock != nil {
+		errs = append(errs, p.sock.Close())
+	}
+	errs = append(errs, p.flows.Close())
 	p.keys, p.entries = map[Key]*keyState{}, map[*cache.Entry][]Key{}
 	return errors.Join(errs...)
-}
-
-func isNilCloser(c interface{ Close() error }) bool {
-	switch v := c.(type) {
-	case *ebpf.Program:
-		return v == nil
-	case *ebpf.Map:
-		return v == nil
-	}
-	return false
 }
 
 // Attach attaches the programs to port q: the socket filter to its socket
