@@ -333,11 +333,16 @@ func (p *Path) Install(e *cache.Entry, k *flow.Key, in, out, maxLen int, gen uin
 		v.Flags |= FlagPeer
 	}
 	ks.flags = v.Flags
-	ks.failed = p.flows.Put(&key, &v) != nil
+	ks.failed = p.put(key, v) != nil
 	if ks.failed {
 		p.failed++
 	}
 }
+
+// put writes an entry. Its copies of key and v escape (to the map's
+// marshaling), so that Install's do not: a packet racing an installed
+// entry costs no allocation.
+func (p *Path) put(key Key, v Value) error { return p.flows.Put(&key, &v) }
 
 // settleLocked credits e and the ports with what the kernel entry counted
 // since the last sync.
