@@ -149,6 +149,9 @@ type Path struct {
 	entries  map[*cache.Entry][]Key
 	installs uint64
 	failed   uint64
+
+	batchKeys []Key // Sync's buffers
+	batchVals []Value
 	packets  uint64
 	bytes    uint64
 }
@@ -409,8 +412,10 @@ func (p *Path) Sync() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now().UnixNano()
-	for k, ks := range p.keys {
-		p.settleLocked(k, ks, now)
+	if !p.syncBatchLocked(now) {
+		for k, ks := range p.keys {
+			p.settleLocked(k, ks, now)
+		}
 	}
 	changed := false
 	for ifindex, q := range p.ports {
@@ -420,6 +425,36 @@ func (p *Path) Sync() {
 	}
 	if changed {
 		p.gen.Counter().Add(1)
+	}
+}
+
+// syncBatch is how many entries one BPF_MAP_LOOKUP_BATCH call reads.
+const syncBatch = 256
+
+// syncBatchLocked credits every entry from batched reads of the map (a
+// system call per syncBatch entries rather than per entry). It reports
+// false if the kernel cannot batch, and Sync reads entry by entry.
+func (p *Path) syncBatchLocked(now int64) bool {
+	if len(p.keys) == 0 {
+		return true
+	}
+	if p.batchKeys == nil {
+		p.batchKeys, p.batchVals = make([]Key, syncBatch), make([]Value, syncBatch)
+	}
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := p.flows.BatchLookup(&cursor, p.batchKeys, p.batchVals, nil)
+		for i := range n {
+			if ks := p.keys[p.batchKeys[i]]; ks != nil && !ks.failed {
+				p.creditLocked(ks, p.batchVals[i], now)
+			}
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return true
+		}
+		if err != nil {
+			return false // entries credited so far stay credited: their last counts moved
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -331,6 +332,12 @@ func TestInstallSyncRetire(t *testing.T) {
 		// The program counts 3 packets.
 		v.Packets, v.Bytes = 3, 300
 		p.flows.Put(&key, &v)
+		p.mu.Lock()
+		batched := p.syncBatchLocked(time.Now().UnixNano())
+		p.mu.Unlock()
+		if !batched {
+			t.Error("Sync could not read the map in batches")
+		}
 		p.Sync()
 		if pk, by := e.Stats(); pk != 3 || by != 300 {
 			t.Fatalf("after Sync the megaflow counts %d packets %d bytes, want 3 and 300", pk, by)
