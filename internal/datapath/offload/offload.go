@@ -162,8 +162,8 @@ type Path struct {
 
 	batchKeys []Key // Sync's buffers
 	batchVals []Value
-	packets  uint64
-	bytes    uint64
+	packets   uint64
+	bytes     uint64
 }
 
 type port struct {
