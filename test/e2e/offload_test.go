@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os/exec"
 	"regexp"
@@ -349,5 +350,59 @@ func TestOffloadSettingPersists(t *testing.T) {
 	tp.startAgent("--offload", "none")
 	if o := tp.stats("br1").Offload; o.Mode != "tc" || o.Ports != 1 {
 		t.Fatalf("br1 after a restart: %+v, want its own tc over the agent's none", o)
+	}
+}
+
+// TestOffloadVLANTrunk: tagged traffic between trunk ports is forwarded in
+// the kernel (the tag travels as skb metadata) with the tag as part of the
+// key: a drop rule for one VLAN stops that VLAN at once and leaves the
+// other alone. This kernel has no 802.1Q module, so two more dvs agents
+// tag and untag at the edges (a1/a2 and b1/b2 in VLANs 10/20); the
+// bridge under test has only the two trunks.
+func TestOffloadVLANTrunk(t *testing.T) {
+	tp := newTopo(t)
+	tp.startAgent()
+	edges := []*agent{tp.addSwitch("e1"), tp.addSwitch("e2")}
+	tp.dvs("bridge", "add", "br0")
+	hosts := [][2]string{{"a1", "b1"}, {"a2", "b2"}}
+	for i, e := range edges {
+		e.dvs("bridge", "add", "br0")
+		x, y := tp.link(tp.sw, e.ns, fmt.Sprintf("t%d", i+1))
+		tp.dvs("port", "add", "br0", x, "--trunk", "10,20", "--ofport", fmt.Sprint(i+1))
+		e.dvs("port", "add", "br0", y, "--trunk", "10,20")
+		for j, vid := range []string{"10", "20"} {
+			h := tp.hostOn(e.ns, hosts[j][i], fmt.Sprintf("198.51.100.%d/24", 1+i+2*j))
+			e.dvs("port", "add", "br0", h, "--vlan", vid)
+		}
+	}
+	// VLAN 10: a1 (.1) <-> b1 (.2); VLAN 20: a2 (.3) <-> b2 (.4).
+	tp.mustPing("a1", "198.51.100.2")
+	tp.mustPing("a2", "198.51.100.4")
+	p10 := startFastPing(t, tp, "a1", "198.51.100.2")
+	p20 := startFastPing(t, tp, "a2", "198.51.100.4")
+	time.Sleep(time.Second)
+	if o := tp.stats("br0").Offload; o.Packets < 100 {
+		t.Fatalf("tagged traffic is not offloaded: %+v", o)
+	}
+	tp.dvs("flow", "add", "br0", "priority=100,dl_vlan=10,actions=drop")
+	added := time.Now()
+	time.Sleep(time.Second)
+	count := func(rs []time.Time) (before, after int) {
+		for _, r := range rs {
+			if r.After(added.Add(20 * time.Millisecond)) {
+				after++
+			} else {
+				before++
+			}
+		}
+		return
+	}
+	b10, a10 := count(p10.stop())
+	b20, a20 := count(p20.stop())
+	if b10 < 50 || a10 != 0 {
+		t.Errorf("VLAN 10: %d replies before the drop rule, %d after; want many and none", b10, a10)
+	}
+	if b20 < 50 || a20 < 50 {
+		t.Errorf("VLAN 20: %d replies before, %d after the VLAN 10 rule; want it unaffected", b20, a20)
 	}
 }
