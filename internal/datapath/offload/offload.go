@@ -39,10 +39,11 @@
 // # Cost
 //
 // Measured on a 2-core VM shared with other jobs (bench/peer.sh, two
-// network namespaces joined through the switch): 64-byte UDP received at
-// the Linux bridge's rate (114 against 115 kpps, 178 against 176 in an
-// earlier series; userspace alone 79-115), single-stream TCP 20-22 Gbit/s
-// (bridge 19; userspace alone 9-13), ping 0.05-0.07 ms (userspace 1.4).
+// network namespaces joined through the switch, three series of three
+// runs): 64-byte UDP received at 0.99x to 1.43x the Linux bridge's rate
+// (165 against 116 kpps in the least loaded series; userspace alone 107),
+// single-stream TCP 0.99x to 1.17x the bridge (20-22 Gbit/s; userspace
+// alone 9-13), ping 0.05-0.07 ms (userspace 1.3-1.4).
 // One run of the tc program costs 78-91 ns (BenchmarkTCProgram). The
 // packets a port receives also pass the socket filter on its AF_PACKET tap.
 //
