@@ -16,13 +16,14 @@ import (
 
 func (c *cli) agentCmd() *cobra.Command {
 	var (
-		stateDir  string
-		workers   int
-		logFormat string
-		logLevel  string
-		mgr       agent.ManagerOptions
-		tokenFile string
-		uplinks   []string
+		stateDir    string
+		workers     int
+		offloadMode string
+		logFormat   string
+		logLevel    string
+		mgr         agent.ManagerOptions
+		tokenFile   string
+		uplinks     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -76,6 +77,9 @@ Logs are structured (text or JSON) on standard error.`,
 			if workers < 0 {
 				return usagef("--workers must not be negative")
 			}
+			if err := checkOffload(offloadMode); err != nil {
+				return err
+			}
 			var mopts *agent.ManagerOptions
 			if mgr.URL != "" {
 				if mgr.Host == "" || mgr.TunnelIP == "" {
@@ -110,6 +114,7 @@ Logs are structured (text or JSON) on standard error.`,
 				StateDir: stateDir,
 				Socket:   c.socket(),
 				Workers:  workers,
+				Offload:  offloadMode,
 				Logger:   slog.New(h),
 				Version:  buildVersion(),
 				Manager:  mopts,
@@ -131,6 +136,8 @@ Logs are structured (text or JSON) on standard error.`,
 	f.StringVar(&mgr.TunnelIP, "tunnel-ip", "", "manager mode: this host's underlay address (its VTEP)")
 	f.StringSliceVar(&uplinks, "uplink", nil, "manager mode: interfaces this host offers as uplinks (IF[,IF...])")
 	f.IntVar(&workers, "workers", 0, "packet workers per bridge (0 = one per CPU)")
+	f.StringVar(&offloadMode, "offload", "tc", "bridges' default kernel fast path: tc (a tc eBPF program forwards simple megaflows; falls back to none without kernel support) or none")
+	cmd.RegisterFlagCompletionFunc("offload", completeOffload)
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))

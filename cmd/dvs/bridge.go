@@ -55,6 +55,9 @@ that connects in). The datapath id is derived from the name unless
 			if err := checkFailMode(spec.OpenFlow.FailMode); err != nil {
 				return err
 			}
+			if err := checkOffload(spec.Offload); err != nil {
+				return err
+			}
 			b, err := c.client().AddBridge(cmd.Context(), spec)
 			if err != nil {
 				return err
@@ -74,9 +77,23 @@ that connects in). The datapath id is derived from the name unless
 	f.StringArrayVar(&spec.OpenFlow.Controllers, "controller", nil, "connect to this OpenFlow controller: tcp:HOST[:PORT] or ssl:HOST[:PORT] (repeatable)")
 	f.StringArrayVar(&spec.OpenFlow.Listen, "listen", nil, "accept OpenFlow connections: ptcp:[PORT][:IP], pssl:[PORT][:IP] or punix:PATH (repeatable)")
 	f.StringVar(&spec.OpenFlow.FailMode, "fail-mode", "", "what to do without a controller: standalone (the default) or secure")
+	f.StringVar(&spec.Offload, "offload", "", "kernel fast path: tc or none (default: the agent's, tc)")
 	cmd.RegisterFlagCompletionFunc("fail-mode", completeFailMode)
+	cmd.RegisterFlagCompletionFunc("offload", completeOffload)
 	return cmd
 }
+
+// checkOffload rejects an unknown kernel fast path mode before asking the
+// agent.
+func checkOffload(m string) error {
+	switch m {
+	case "", "tc", "none":
+		return nil
+	}
+	return usagef("--offload must be tc or none, not %q", m)
+}
+
+var completeOffload = cobra.FixedCompletions([]string{"tc", "none"}, cobra.ShellCompDirectiveNoFileComp)
 
 // checkFailMode rejects an unknown fail mode before asking the agent.
 func checkFailMode(m string) error {
@@ -96,11 +113,13 @@ func (c *cli) bridgeSetCmd() *cobra.Command {
 		failMode               string
 		probe                  time.Duration
 		sslKey, sslCert, sslCA string
+		offloadMode            string
 	)
 	cmd := &cobra.Command{
 		Use:   "set BR",
-		Short: "Change a bridge's OpenFlow settings",
-		Long: `Change a bridge's OpenFlow settings; settings not given keep their value.
+		Short: "Change a bridge's OpenFlow and offload settings",
+		Long: `Change a bridge's OpenFlow settings and its kernel fast path (--offload tc
+or none); settings not given keep their value.
 --controller and --listen replace the whole list (repeat them for several);
 connections to targets that stay are kept.
 
@@ -160,8 +179,14 @@ The bridge's management socket (STATE_DIR/BR.mgmt) is always there, whatever
 			if f.Changed("ssl-ca") {
 				patch.CACert = &sslCA
 			}
+			if f.Changed("offload") {
+				if err := checkOffload(offloadMode); err != nil {
+					return err
+				}
+				patch.Offload = &offloadMode
+			}
 			if patch.IsZero() {
-				return usagef("nothing to change: give --controller, --no-controller, --listen, --no-listen, --fail-mode, --inactivity-probe or --ssl-key/--ssl-cert/--ssl-ca")
+				return usagef("nothing to change: give --controller, --no-controller, --listen, --no-listen, --fail-mode, --inactivity-probe, --ssl-key/--ssl-cert/--ssl-ca or --offload")
 			}
 			b, err := c.client().SetBridge(cmd.Context(), args[0], patch)
 			if err != nil {
@@ -186,6 +211,7 @@ The bridge's management socket (STATE_DIR/BR.mgmt) is always there, whatever
 	f.StringVar(&sslKey, "ssl-key", "", "private key (PEM) for ssl and pssl targets")
 	f.StringVar(&sslCert, "ssl-cert", "", "certificate (PEM) for ssl and pssl targets")
 	f.StringVar(&sslCA, "ssl-ca", "", "CA certificate (PEM) that peers' certificates must chain to")
+	f.StringVar(&offloadMode, "offload", "", "kernel fast path: tc or none (\"\" = the agent's default)")
 	cmd.MarkFlagsMutuallyExclusive("controller", "no-controller")
 	cmd.MarkFlagsMutuallyExclusive("listen", "no-listen")
 	cmd.RegisterFlagCompletionFunc("fail-mode", completeFailMode)

@@ -13,8 +13,9 @@ func (c *cli) statsCmd() *cobra.Command {
 		Short: "Show a bridge's counters",
 		Long: `Show a bridge's counters: per port (packets, bytes, drops, errors), per flow
 table (rules, slow-path lookups, matches), the flow caches (entries, masks,
-exact-match and megaflow hits, misses, upcalls, revalidations), drops by reason
-and the MAC table.`,
+exact-match and megaflow hits, misses, upcalls, revalidations), drops by reason,
+the kernel fast path (mode, entries, packets it forwarded) and the MAC table.
+Port counters include the traffic the kernel fast path forwarded.`,
 		Example:           "  dvs stats br0\n  dvs stats br0 -o json",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: c.completeBridge,
@@ -65,6 +66,15 @@ and the MAC table.`,
 				kv = []any{"total", 0}
 			}
 			section(w, "Drops", kv...)
+
+			fmt.Fprintln(w)
+			o := s.Offload
+			if o.Mode == "none" {
+				section(w, "Offload", "mode", "none ("+o.Reason+")")
+			} else {
+				section(w, "Offload", "mode", o.Mode, "entries", o.Entries, "to veth peers", o.Peer, "ports", o.Ports, "packets", o.Packets,
+					"bytes", o.Bytes, "installs", o.Installs, "failed", o.Failed)
+			}
 
 			fmt.Fprintln(w)
 			m := s.MACs

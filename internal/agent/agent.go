@@ -45,6 +45,9 @@ type Options struct {
 	Opener bridge.Opener
 	// Version is reported by the API.
 	Version string
+	// Offload is the bridges' default kernel fast path (offload.ModeTC or
+	// ModeNone); "" = tc. A bridge's own setting wins.
+	Offload string
 	// Sweep is the bridges' housekeeping period; 0 = the bridge default.
 	Sweep time.Duration
 	// Manager, if set, puts the agent in manager mode (see ManagerOptions).

@@ -12,6 +12,7 @@ import (
 	"github.com/dvs-project/dvs/internal/api"
 	"github.com/dvs-project/dvs/internal/bridge"
 	"github.com/dvs-project/dvs/internal/datapath"
+	"github.com/dvs-project/dvs/internal/datapath/offload"
 	"github.com/dvs-project/dvs/internal/feature/l2"
 	"github.com/dvs-project/dvs/internal/feature/vlan"
 	"github.com/dvs-project/dvs/internal/flow"
@@ -136,11 +137,34 @@ func (a *Agent) newBridge(spec api.BridgeSpec, restoring bool) (*bridgeEntry, er
 			a.log.Warn("bond failover: the active member changed; learned MACs announced through it",
 				"bridge", spec.Name, "bond", bond, "active", active)
 		},
+		Offload: a.offloadMode(spec),
 	}, a.opts.Opener)
 	if err != nil {
 		return nil, err
 	}
+	a.logOffload(spec.Name, br)
 	return &bridgeEntry{spec: spec, br: br, missing: map[string]missingPort{}}, nil
+}
+
+// offloadMode is the kernel fast path spec asks for, or the agent's default.
+func (a *Agent) offloadMode(spec api.BridgeSpec) string {
+	if spec.Offload != "" {
+		return spec.Offload
+	}
+	if a.opts.Offload != "" {
+		return a.opts.Offload
+	}
+	return offload.ModeTC
+}
+
+// logOffload says which path a bridge forwards on, and why not the kernel.
+func (a *Agent) logOffload(name string, br *bridge.Bridge) {
+	mode, why := br.Offload()
+	if mode == offload.ModeTC {
+		a.log.Info("kernel offload on: simple megaflows are forwarded by a tc eBPF program", "bridge", name)
+	} else {
+		a.log.Warn("kernel offload off: every packet is forwarded in userspace", "bridge", name, "reason", why)
+	}
 }
 
 // startSwitch makes e's bridge an OpenFlow switch. At restore, a saved
@@ -181,7 +205,7 @@ func (a *Agent) restore() error {
 	for _, sb := range saved {
 		spec := api.BridgeSpec{Name: sb.Config.Name, Workers: sb.Config.Workers,
 			MACAgingSeconds: sb.Config.MACAgingSeconds, MACLimit: sb.Config.MACLimit,
-			DatapathID: sb.Config.DatapathID, OpenFlow: sb.Config.OpenFlow}
+			DatapathID: sb.Config.DatapathID, OpenFlow: sb.Config.OpenFlow, Offload: sb.Config.Offload}
 		log := a.log.With("bridge", spec.Name)
 		e, err := a.newBridge(spec, true)
 		if err != nil {
@@ -255,7 +279,7 @@ func (a *Agent) save(e *bridgeEntry) error {
 	return a.st.SaveBridge(store.Bridge{
 		Config: store.BridgeConfig{Name: e.spec.Name, Workers: e.spec.Workers,
 			MACAgingSeconds: e.spec.MACAgingSeconds, MACLimit: e.spec.MACLimit,
-			DatapathID: e.spec.DatapathID, OpenFlow: e.spec.OpenFlow},
+			DatapathID: e.spec.DatapathID, OpenFlow: e.spec.OpenFlow, Offload: e.spec.Offload},
 		Ports: ports,
 		Flows: flows,
 	})
@@ -289,6 +313,9 @@ func (a *Agent) AddBridge(spec api.BridgeSpec) (api.Bridge, error) {
 		return api.Bridge{}, badRequest("MAC limit: %d is negative", spec.MACLimit)
 	}
 	if err := a.checkOpenFlow(&spec); err != nil {
+		return api.Bridge{}, err
+	}
+	if err := checkOffload(spec.Offload); err != nil {
 		return api.Bridge{}, err
 	}
 	a.mu.Lock()
@@ -759,7 +786,7 @@ func (a *Agent) Trace(br, packet string) (api.Trace, error) {
 	}
 	mf := tr.Megaflow()
 	out := api.Trace{Text: tr.String(), Flow: flowtext.FormatKey(&tr.Flow), FinalFlow: flowtext.FormatKey(&tr.FinalFlow),
-		Megaflow: flowtext.FormatMatch(&mf), Actions: action.Format(tr.Actions), Steps: make([]api.TraceStep, 0, len(tr.Steps))}
+		Megaflow: flowtext.FormatMatch(&mf), Actions: action.Format(tr.Actions), Offload: tr.Offload, Steps: make([]api.TraceStep, 0, len(tr.Steps))}
 	if tr.Drop != 0 {
 		out.Drop = tr.Drop.String()
 	}
@@ -777,8 +804,11 @@ func (a *Agent) Stats(br string) (api.Stats, error) {
 	if err != nil {
 		return api.Stats{}, err
 	}
-	s := e.br.Stats()
+	s := e.br.Stats() // first: it credits the ports with kernel-forwarded traffic
+	o := s.Offload
 	out := api.Stats{Ports: portList(e), Drops: s.Drops,
+		Offload: api.OffloadStats{Mode: o.Mode, Reason: o.Reason, Entries: o.Entries, Ports: o.Ports,
+			Installs: o.Installs, Failed: o.Failed, Packets: o.Packets, Bytes: o.Bytes, PortEntries: o.PortEntries, Orphans: o.Orphans, Peer: o.Peer},
 		Cache: api.CacheStats{Entries: s.Cache.Entries, Masks: s.Cache.Masks, Upcalls: s.Cache.Upcalls,
 			Revalidations: s.Cache.Revalidations, Replaced: s.Cache.Replaced, NotCached: s.Cache.NotCached,
 			EMCHits: s.EMCHits, MegaflowHits: s.MegaflowHits, Misses: s.Misses, Translations: s.Translations},

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"github.com/dvs-project/dvs/internal/datapath/offload"
+
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -115,6 +117,15 @@ func checkTargets(what string, ts []string) ([]string, error) {
 	return ts, nil
 }
 
+// checkOffload rejects an unknown kernel fast path mode.
+func checkOffload(mode string) error {
+	switch mode {
+	case "", offload.ModeTC, offload.ModeNone:
+		return nil
+	}
+	return badRequest("offload %q: want %s or %s", mode, offload.ModeTC, offload.ModeNone)
+}
+
 // SetBridge changes a bridge's OpenFlow settings: connections to
 // controllers and listeners that stay are kept.
 func (a *Agent) SetBridge(name string, patch api.BridgePatch) (api.Bridge, error) {
@@ -153,6 +164,16 @@ func (a *Agent) SetBridge(name string, patch api.BridgePatch) (api.Bridge, error
 	}
 	if err := a.checkOpenFlow(&next); err != nil {
 		return api.Bridge{}, err
+	}
+	if patch.Offload != nil {
+		if err := checkOffload(*patch.Offload); err != nil {
+			return api.Bridge{}, err
+		}
+		next.Offload = *patch.Offload
+		if err := e.br.SetOffload(a.offloadMode(next)); err != nil {
+			return api.Bridge{}, withStatus(http.StatusBadRequest, fmt.Errorf("bridge %s: %w", name, err))
+		}
+		a.logOffload(name, e.br)
 	}
 	if err := e.sw.Update(a.ofConfig(next)); err != nil {
 		return api.Bridge{}, withStatus(http.StatusBadRequest, fmt.Errorf("bridge %s: %w", name, err))

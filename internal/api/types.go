@@ -99,6 +99,11 @@ type BridgeSpec struct {
 	// OpenFlow is what the user configured; the agent adds the bridge's
 	// management and snoop sockets (see Bridge.MgmtSocket).
 	OpenFlow OpenFlowConfig `json:"openflow,omitzero"`
+	// Offload is the kernel fast path: "tc" (forward simple megaflows in
+	// a tc eBPF program) or "none"; "" = the agent's default (tc unless
+	// the agent was started with --offload none). Without kernel support
+	// tc falls back to none (see Stats.Offload).
+	Offload string `json:"offload,omitempty"`
 }
 
 // OpenFlowConfig is a bridge's OpenFlow configuration: controllers to
@@ -157,6 +162,7 @@ type BridgePatch struct {
 	PrivateKey      *string        `json:"private_key,omitempty"`
 	Certificate     *string        `json:"certificate,omitempty"`
 	CACert          *string        `json:"ca_cert,omitempty"`
+	Offload         *string        `json:"offload,omitempty"`
 }
 
 // IsZero reports whether p changes nothing.
@@ -311,6 +317,9 @@ type Trace struct {
 	Actions   string      `json:"actions"`
 	Drop      string      `json:"drop,omitempty"` // the drop reason, if dropped
 	Steps     []TraceStep `json:"steps"`
+	// Offload says whether the kernel fast path would forward such
+	// packets ("tc: ...") or why not ("none: ...").
+	Offload string `json:"offload,omitempty"`
 }
 
 // TraceStep is a table lookup (Table >= 0) or a note (Table == -1).
@@ -326,8 +335,30 @@ type Stats struct {
 	Tables []TableStats `json:"tables"`
 	Cache  CacheStats   `json:"cache"`
 	// Drops counts the packets the datapath dropped, by reason.
-	Drops map[string]uint64 `json:"drops"`
-	MACs  MACStats          `json:"macs"`
+	Drops   map[string]uint64 `json:"drops"`
+	MACs    MACStats          `json:"macs"`
+	Offload OffloadStats      `json:"offload"`
+}
+
+// OffloadStats are the kernel fast path's state and counters.
+type OffloadStats struct {
+	Mode     string `json:"mode"`             // in use: tc or none
+	Reason   string `json:"reason,omitempty"` // why none
+	Entries  int    `json:"entries"`          // kernel flow entries
+	Ports    int    `json:"ports"`            // ports with the programs attached
+	Installs uint64 `json:"installs"`         // entries written
+	Failed   uint64 `json:"failed"`           // entries the kernel refused (table full)
+	Packets  uint64 `json:"packets"`          // packets forwarded in the kernel
+	Bytes    uint64 `json:"bytes"`
+	// PortEntries counts the kernel entries from or to each port (with the
+	// kernel path attached), by port name.
+	PortEntries map[string]int `json:"port_entries,omitempty"`
+	// Orphans counts kernel entries from or to a port that is gone (0
+	// unless something is wrong).
+	Orphans int `json:"orphans"`
+	// Peer counts the entries that hand packets straight to the ingress
+	// of a veth's other end (its MAC is their destination).
+	Peer int `json:"peer"`
 }
 
 // TableStats are one flow table's counters.

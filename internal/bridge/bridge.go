@@ -22,6 +22,7 @@ import (
 	"github.com/dvs-project/dvs/internal/datapath"
 	"github.com/dvs-project/dvs/internal/datapath/bond"
 	"github.com/dvs-project/dvs/internal/datapath/netlinkmon"
+	"github.com/dvs-project/dvs/internal/datapath/offload"
 	"github.com/dvs-project/dvs/internal/datapath/tunnel"
 	"github.com/dvs-project/dvs/internal/feature/l2"
 	"github.com/dvs-project/dvs/internal/feature/vlan"
@@ -49,6 +50,10 @@ type Config struct {
 	// goroutine) when a bond's active member changes to another member,
 	// after the bridge announced the learned MACs through it.
 	OnFailover func(bond, active string)
+	// Offload is the kernel fast path: offload.ModeTC (the default, "")
+	// or offload.ModeNone. Without BPF support tc falls back to none
+	// (Stats().Offload.Reason says why).
+	Offload string
 }
 
 // Port types.
@@ -234,6 +239,13 @@ type Bridge struct {
 	hookMu sync.Mutex
 	hooks  Hooks
 
+	// The kernel fast path: gen is the pipeline's generation counter in
+	// BPF memory (nil without BPF), kp the programs (nil when off), under
+	// mu; offloadWhy says why it is off.
+	gen        *offload.Gen
+	kp         *offload.Path
+	offloadWhy string
+
 	mon      *netlinkmon.Monitor // nil if netlink is unavailable: polling only
 	linkKick chan struct{}       // a link changed: re-read link states now
 	stop     chan struct{}
@@ -244,6 +256,8 @@ type portState struct {
 	spec PortSpec
 	no   uint32
 	port datapath.Port
+	// offloadErr says why the kernel fast path could not attach.
+	offloadErr string
 }
 
 // Errors.
@@ -260,7 +274,25 @@ func New(cfg Config, open Opener) (*Bridge, error) {
 	if cfg.Sweep <= 0 {
 		cfg.Sweep = time.Second
 	}
-	p := pipeline.New(pipeline.Config{MAC: cfg.MAC})
+	switch cfg.Offload {
+	case "":
+		cfg.Offload = offload.ModeTC
+	case offload.ModeTC, offload.ModeNone:
+	default:
+		return nil, fmt.Errorf("offload %q: want %s or %s", cfg.Offload, offload.ModeTC, offload.ModeNone)
+	}
+	// The generation counter lives in BPF memory whenever the kernel has
+	// BPF, so the kernel path can be switched on later.
+	pcfg := pipeline.Config{MAC: cfg.MAC}
+	gen, genErr := offload.NewGen()
+	if genErr == nil {
+		pcfg.Gen = gen.Counter()
+	}
+	p := pipeline.New(pcfg)
+	if gen != nil {
+		// The counter is the pipeline's: unmap it when the pipeline is gone.
+		runtime.AddCleanup(p, func(g *offload.Gen) { g.Close() }, gen)
+	}
 	if !cfg.NoDefaultFlows {
 		r, err := flowtext.ParseRule("table=0,priority=0,actions=NORMAL")
 		if err != nil {
@@ -277,7 +309,16 @@ func New(cfg Config, open Opener) (*Bridge, error) {
 		return nil, fmt.Errorf("starting workers: %w", err)
 	}
 	b := &Bridge{name: cfg.Name, cfg: cfg, pipe: p, c: c, dp: d, ws: ws, open: open, tuns: tunnel.NewRegistry(d.CountDrop),
-		ports: map[string]*portState{}, linkKick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		ports: map[string]*portState{}, linkKick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		gen: gen, offloadWhy: "switched off"}
+	if genErr != nil {
+		b.offloadWhy = genErr.Error()
+	}
+	if cfg.Offload == offload.ModeTC {
+		b.mu.Lock()
+		b.startOffloadLocked()
+		b.mu.Unlock()
+	}
 	// Follow links through netlink so a port going down (or up, or
 	// changing MTU) takes effect at once; the periodic sweep re-reads them
 	// anyway, so a bridge without netlink still follows within a second.
@@ -296,6 +337,80 @@ func New(cfg Config, open Opener) (*Bridge, error) {
 	return b, nil
 }
 
+// startOffloadLocked loads the kernel fast path and attaches it to the
+// AF_PACKET ports; if the kernel cannot, the bridge stays in userspace and
+// offloadWhy says why.
+func (b *Bridge) startOffloadLocked() {
+	if b.kp != nil {
+		return
+	}
+	if b.gen == nil {
+		return // offloadWhy says why
+	}
+	kp, err := offload.New(b.gen, offload.Config{})
+	if err != nil {
+		b.offloadWhy = err.Error()
+		return
+	}
+	b.kp, b.offloadWhy = kp, ""
+	for _, ps := range b.ports {
+		b.attachOffloadLocked(ps)
+	}
+	b.c.SetOffload(kp)
+	b.dp.SetKernelPath(kp)
+}
+
+// stopOffloadLocked detaches the kernel fast path; its entries' counts are
+// credited first.
+func (b *Bridge) stopOffloadLocked(why string) {
+	if b.kp == nil {
+		return
+	}
+	b.dp.SetKernelPath(nil)
+	b.kp.Close()
+	b.c.SetOffload(nil)
+	b.kp, b.offloadWhy = nil, why
+}
+
+func (b *Bridge) attachOffloadLocked(ps *portState) {
+	if q, ok := ps.port.(offload.Port); ok && b.kp != nil {
+		if err := b.kp.Attach(q); err != nil {
+			ps.offloadErr = err.Error()
+		}
+	}
+}
+
+// SetOffload switches the kernel fast path (offload.ModeTC or ModeNone).
+// Switching it on fails if the kernel cannot run it.
+func (b *Bridge) SetOffload(mode string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch mode {
+	case offload.ModeNone:
+		b.stopOffloadLocked("switched off")
+	case offload.ModeTC:
+		b.startOffloadLocked()
+		if b.kp == nil {
+			return fmt.Errorf("kernel offload: %s", b.offloadWhy)
+		}
+	default:
+		return fmt.Errorf("offload %q: want %s or %s", mode, offload.ModeTC, offload.ModeNone)
+	}
+	b.cfg.Offload = mode
+	return nil
+}
+
+// Offload returns the kernel fast path's mode in use ("tc" or "none") and,
+// when none, why.
+func (b *Bridge) Offload() (mode, why string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.kp != nil {
+		return offload.ModeTC, ""
+	}
+	return offload.ModeNone, b.offloadWhy
+}
+
 // Name returns the bridge's name.
 func (b *Bridge) Name() string { return b.name }
 
@@ -312,6 +427,7 @@ func (b *Bridge) Close() {
 	b.ws.Stop()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.stopOffloadLocked("the bridge is closed")
 	for _, ps := range b.ports {
 		ps.port.Close()
 	}
@@ -496,6 +612,7 @@ func (b *Bridge) addPortLocked(spec PortSpec, vc vlan.Config, tc tunnel.Config, 
 	}
 	spec.OFPort = no
 	b.ports[spec.Name] = &portState{spec: spec, no: no, port: port}
+	b.attachOffloadLocked(b.ports[spec.Name])
 	return b.portInfoLocked(b.ports[spec.Name]), nil
 }
 
@@ -521,6 +638,9 @@ func (b *Bridge) DelPort(name string) error {
 	}
 	info := b.portInfoLocked(ps)
 	b.pipe.RemovePort(ps.no)
+	if q, ok := ps.port.(offload.Port); ok && b.kp != nil {
+		b.kp.Detach(q.Ifindex())
+	}
 	b.dp.Detach(ps.no)
 	b.ws.Sync()
 	ps.port.Close()
@@ -578,11 +698,14 @@ type PortInfo struct {
 	// Bond is a bond port's state: its active member and per-member
 	// counters.
 	Bond *bond.Status `json:"bond,omitempty"`
+	// OffloadError says why the kernel fast path is not attached to the port.
+	OffloadError string `json:"offload_error,omitempty"`
 }
 
 func (b *Bridge) portInfoLocked(ps *portState) PortInfo {
 	pp, _ := b.pipe.Port(ps.no)
-	info := PortInfo{Spec: ps.spec, OFPort: ps.no, VLAN: pp.VLAN.String(), Up: pp.Up, Config: pp.Config, Stats: ps.port.Stats()}
+	info := PortInfo{Spec: ps.spec, OFPort: ps.no, VLAN: pp.VLAN.String(), Up: pp.Up, Config: pp.Config, Stats: ps.port.Stats(),
+		OffloadError: ps.offloadErr}
 	if mac := hwAddr(ps.spec.Name); mac != nil && !IsTunnel(ps.spec.Type) {
 		info.MAC = mac.String()
 	}
@@ -739,7 +862,30 @@ func (b *Bridge) Trace(desc string) (*pipeline.Trace, error) {
 	}
 	tr := &pipeline.Trace{}
 	b.pipe.Translate(&k, pipeline.Options{NoLearn: true, Trace: tr})
+	tr.Offload = b.offloadVerdict(&k, tr)
 	return tr, nil
+}
+
+// offloadVerdict says whether the kernel fast path would forward the
+// traced packet's megaflow, and if not, why.
+func (b *Bridge) offloadVerdict(k *flow.Key, tr *pipeline.Trace) string {
+	b.mu.Lock()
+	kp, why := b.kp, b.offloadWhy
+	b.mu.Unlock()
+	if kp == nil {
+		return "none: " + why
+	}
+	in, out, why := b.dp.Offloadable(k.InPort, &tr.Mask, tr.Actions)
+	switch {
+	case why != "":
+		return "none: " + why
+	case !kp.Attached(in) || !kp.Attached(out):
+		return "none: the kernel path is not attached to both ports"
+	}
+	if _, ok := offload.KeyOf(k, in); !ok {
+		return "none: packets with this type or these tags stay in userspace"
+	}
+	return fmt.Sprintf("tc: the kernel forwards such packets (ifindex %d -> %d) at this generation", in, out)
 }
 
 // Stats are a bridge's counters.
@@ -754,10 +900,20 @@ type Stats struct {
 	Drops        map[string]uint64     `json:"drops"`
 	MACs         int                   `json:"macs"`
 	MACCounters  l2.Counters           `json:"mac_counters"`
+	Offload      OffloadStats          `json:"offload"`
+}
+
+// OffloadStats are the kernel fast path's state and counters.
+type OffloadStats struct {
+	offload.Stats
+	Reason string `json:"reason,omitempty"` // why the mode is none
+	// PortEntries counts the kernel entries from or to each port, by name.
+	PortEntries map[string]int `json:"port_entries,omitempty"`
 }
 
 // Stats returns the bridge's counters.
 func (b *Bridge) Stats() Stats {
+	b.c.PushStats() // credits ports with the kernel path's traffic
 	s := Stats{Ports: b.Ports(), Tables: b.pipe.TableStats(), Cache: b.c.Stats(), Translations: b.pipe.Translations(),
 		Drops: b.dp.Drops(), MACs: b.pipe.MACs().Len(), MACCounters: b.pipe.MACs().Counters()}
 	for _, w := range b.ws.Workers() {
@@ -766,5 +922,20 @@ func (b *Bridge) Stats() Stats {
 		s.MegaflowHits += ws.MegaflowHits
 		s.Misses += ws.Misses
 	}
+	b.mu.Lock()
+	if b.kp != nil {
+		s.Offload.Stats = b.kp.Stats()
+		s.Offload.PortEntries = map[string]int{}
+		for name, ps := range b.ports {
+			if q, ok := ps.port.(offload.Port); ok {
+				if n, ok := s.Offload.ByIfindex[q.Ifindex()]; ok {
+					s.Offload.PortEntries[name] = n
+				}
+			}
+		}
+	} else {
+		s.Offload = OffloadStats{Stats: offload.Stats{Mode: offload.ModeNone}, Reason: b.offloadWhy}
+	}
+	b.mu.Unlock()
 	return s
 }

@@ -42,10 +42,40 @@ type Cache struct {
 
 	sweepMu sync.Mutex // serializes Sweep and PushStats
 
+	offload atomic.Pointer[Offload] // a kernel fast path, or nil
+
 	upcalls       atomic.Uint64
 	revalidations atomic.Uint64
 	replaced      atomic.Uint64
 	notCached     atomic.Uint64
+}
+
+// Offload is a kernel fast path beneath the cache (package
+// datapath/offload) that forwards packets of some megaflows itself and
+// counts them.
+type Offload interface {
+	// Sync credits entries (Entry.Hit) with the traffic the kernel
+	// forwarded for them since the last call.
+	Sync()
+	// Retire removes the kernel's state for e, which was removed or
+	// replaced, crediting e with its last counts.
+	Retire(e *Entry)
+}
+
+// SetOffload sets the kernel fast path (nil: none). Entries the old one
+// held must have been retired by it.
+func (c *Cache) SetOffload(o Offload) {
+	if o == nil {
+		c.offload.Store(nil)
+		return
+	}
+	c.offload.Store(&o)
+}
+
+func (c *Cache) retireOffload(e *Entry) {
+	if o := c.offload.Load(); o != nil {
+		(*o).Retire(e)
+	}
 }
 
 // New returns an empty cache in front of p.
@@ -159,7 +189,8 @@ func (c *Cache) upcall(k *flow.Key) *Entry {
 func (c *Cache) install(k *flow.Key, res *pipeline.Result) *Entry {
 	mask := res.Mask
 	e := &Entry{Key: k.Apply(&mask), Mask: &mask, Actions: res.Actions, Drop: res.Drop,
-		rules: res.Rules, counters: res.Counters, learned: res.Learned, created: time.Now().UnixNano()}
+		rules: res.Rules, counters: res.Counters, learned: res.Learned, created: time.Now().UnixNano(),
+		l2: flow.L2Mask.Covers(&mask)}
 	e.gen.Store(res.Gen)
 	if c.mf.count.Load() >= int64(c.cfg.MaxEntries) {
 		c.notCached.Add(1)
@@ -171,6 +202,7 @@ func (c *Cache) install(k *flow.Key, res *pipeline.Result) *Entry {
 	// meanwhile, or an older translation that overlapping megaflows hid
 	// from the lookup) is replaced: this translation is the newer one.
 	if old := c.mf.insert(e); old != nil {
+		c.retireOffload(old)
 		c.sweepMu.Lock()
 		c.pushLocked(old)
 		c.sweepMu.Unlock()
@@ -204,6 +236,7 @@ func (c *Cache) revalidate(e *Entry, k *flow.Key) *Entry {
 // retire removes e and pushes its last counts.
 func (c *Cache) retire(e *Entry) {
 	c.mf.remove(e)
+	c.retireOffload(e)
 	c.sweepMu.Lock()
 	c.pushLocked(e)
 	c.sweepMu.Unlock()
@@ -237,6 +270,9 @@ func (c *Cache) pushLocked(e *Entry) {
 // PushStats credits rules with the traffic their cached entries carried,
 // so that dumps and idle timeouts see it.
 func (c *Cache) PushStats() {
+	if o := c.offload.Load(); o != nil {
+		(*o).Sync()
+	}
 	c.sweepMu.Lock()
 	defer c.sweepMu.Unlock()
 	c.mf.each(c.pushLocked)

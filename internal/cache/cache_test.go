@@ -303,3 +303,70 @@ func TestUncachedPacketsCounted(t *testing.T) {
 		t.Error("the test did not exercise the uncached path")
 	}
 }
+
+// fakeOffload is a kernel path that "forwarded" packets for the entries
+// it was given: Sync credits them, Retire records the retired entries.
+type fakeOffload struct {
+	held    map[*cache.Entry]uint64 // packets not yet credited
+	retired []*cache.Entry
+}
+
+func (f *fakeOffload) Sync() {
+	for e, n := range f.held {
+		e.Hit(n, 100*n, time.Now().UnixNano())
+		f.held[e] = 0
+	}
+}
+
+func (f *fakeOffload) Retire(e *cache.Entry) {
+	f.Sync()
+	delete(f.held, e)
+	f.retired = append(f.retired, e)
+}
+
+// TestOffloadHooks: traffic a kernel path forwarded reaches the rule
+// counters through PushStats (and so through Sweep), an L2-only megaflow
+// says so, and every entry the cache removes is retired in the kernel
+// path, with its last counts kept.
+func TestOffloadHooks(t *testing.T) {
+	p := pipeline.New(pipeline.Config{})
+	mustAdd(t, p, "priority=10,in_port=1,actions=output:2")
+	for no := uint32(1); no <= 3; no++ {
+		if err := p.SetPort(pipeline.Port{No: no, Name: fmt.Sprint("p", no), Up: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := cache.New(p, cache.Config{})
+	off := &fakeOffload{held: map[*cache.Entry]uint64{}}
+	c.SetOffload(off)
+	w := c.NewWorker()
+	var k flow.Key
+	packet.Parse(testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1, 2), 1, &k)
+	e := w.Lookup(&k, k.Hash())
+	if !e.L2Only() {
+		t.Errorf("in_port=1,actions=output:2 gives mask %s: not L2-only", flowtext.FormatMatch(&flow.Match{Mask: *e.Mask}))
+	}
+	off.held[e] = 7
+	c.PushStats()
+	rule := p.Rules(pipeline.FilterAll())[0]
+	if n := rule.Stats.Packets.Load(); n != 7 {
+		t.Fatalf("the rule counted %d packets after PushStats, want the kernel's 7", n)
+	}
+	off.held[e] = 2
+	c.Flush()
+	if !slices.Contains(off.retired, e) {
+		t.Fatal("Flush did not retire the entry in the kernel path")
+	}
+	if n := rule.Stats.Packets.Load(); n != 9 {
+		t.Fatalf("the rule counted %d packets after Flush, want 9 (the last 2 from the kernel)", n)
+	}
+	// A replaced entry is retired too.
+	e = w.Lookup(&k, k.Hash())
+	mustAdd(t, p, "priority=10,in_port=1,actions=output:3")
+	if e2 := w.Lookup(&k, k.Hash()); e2 == e {
+		t.Fatalf("the modified rule did not replace the entry: %v", e.Actions)
+	}
+	if !slices.Contains(off.retired, e) {
+		t.Fatal("the replaced entry was not retired in the kernel path")
+	}
+}

@@ -20,6 +20,9 @@ type Entry struct {
 	Actions []action.Action
 	Drop    action.DropReason
 
+	// l2 is set when Mask examines only what flow.L2Mask does.
+	l2 bool
+
 	gen  atomic.Uint64 // pipeline generation the entry was last validated at
 	dead atomic.Bool
 	// uncached is set (before the entry is shared) when the table was full:
@@ -38,6 +41,13 @@ type Entry struct {
 	pushedUsed                 int64
 	created                    int64
 }
+
+// Gen returns the pipeline generation the entry was last validated at.
+func (e *Entry) Gen() uint64 { return e.gen.Load() }
+
+// L2Only reports whether the entry's mask examines only the in port,
+// Ethernet addresses and type and VLAN tags (flow.L2Mask).
+func (e *Entry) L2Only() bool { return e.l2 }
 
 // Dead reports whether the entry was replaced or removed.
 func (e *Entry) Dead() bool { return e.dead.Load() }

@@ -33,6 +33,68 @@ type Datapath struct {
 
 	injectMu sync.Mutex // serializes Inject
 	injector *Worker    // Inject's worker, made on first use
+
+	kernel atomic.Pointer[KernelPath] // a kernel fast path, or nil
+}
+
+// KernelPath is a fast path in the kernel beneath the workers (package
+// datapath/offload): packets of the megaflows it took over no longer reach
+// the workers.
+type KernelPath interface {
+	// Install asks the kernel to forward packets with key k, arriving on
+	// interface in, to interface out while the pipeline's generation is
+	// gen, on behalf of megaflow e; maxLen is the longest frame (not a GSO
+	// packet) in accepts, 0 for any. Workers call it for packets of
+	// megaflows Offloadable accepts; it must be cheap when the entry is
+	// installed already.
+	Install(e *cache.Entry, k *flow.Key, in, out, maxLen int, gen uint64)
+}
+
+// SetKernelPath sets the kernel fast path (nil: none).
+func (d *Datapath) SetKernelPath(kp KernelPath) {
+	if kp == nil {
+		d.kernel.Store(nil)
+		return
+	}
+	d.kernel.Store(&kp)
+}
+
+// ifindexer is a port on a kernel interface.
+type ifindexer interface{ Ifindex() int }
+
+// Offloadable says whether a kernel fast path could forward the packets of
+// a megaflow with mask and actions arriving on port inPort, and if not,
+// why. The mask must examine only what flow.L2Mask does and the actions
+// must be one output to another port; both ports must be kernel interfaces
+// and the output port must take frames of any size the input port does
+// (no tunnel limit).
+func (d *Datapath) Offloadable(inPort uint32, mask *flow.Mask, acts []action.Action) (in, out int, why string) {
+	in, out, why = d.ports.Load().offloadable(inPort, flow.L2Mask.Covers(mask), acts)
+	return in, out, why
+}
+
+func (t *portTable) offloadable(inPort uint32, l2 bool, acts []action.Action) (in, out int, why string) {
+	switch {
+	case !l2:
+		return 0, 0, "the decision depends on more than in_port, Ethernet addresses, type and VLAN"
+	case len(acts) != 1 || acts[0].Kind != action.Output:
+		return 0, 0, "the actions are not a single output"
+	case acts[0].Port == inPort:
+		return 0, 0, "the output is the input port"
+	}
+	ip, op := t.get(inPort), t.get(acts[0].Port)
+	if ip == nil || op == nil {
+		return 0, 0, "a port is not attached"
+	}
+	ii, ok1 := ip.Port.(ifindexer)
+	oi, ok2 := op.Port.(ifindexer)
+	if !ok1 || !ok2 {
+		return 0, 0, "a port is not a kernel interface"
+	}
+	if op.maxTx.Load() > 0 {
+		return 0, 0, "the output port limits frame sizes"
+	}
+	return ii.Ifindex(), oi.Ifindex(), ""
 }
 
 // DPPort is a port attached to a datapath.
@@ -321,6 +383,9 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 		}
 		runPkts++
 		runBytes += uint64(p.Len())
+		if kp := w.d.kernel.Load(); kp != nil && e.L2Only() && len(e.Actions) == 1 {
+			w.offload(*kp, inPort, &keys[i], e)
+		}
 		if r := action.Execute(p, e.Actions, w); r != action.DropNone {
 			w.d.drops[r].Add(1)
 		}
@@ -329,6 +394,27 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 	if last != nil {
 		last.Hit(runPkts, runBytes, w.now)
 	}
+}
+
+// offload hands the megaflow of a packet that reached userspace to the
+// kernel path if it can take it.
+func (w *Worker) offload(kp KernelPath, inPort uint32, k *flow.Key, e *cache.Entry) {
+	in, out, why := w.table.offloadable(inPort, true, e.Actions)
+	if why != "" || e.Dead() {
+		return
+	}
+	// Frames longer than either port's limit go to userspace, which drops
+	// them as oversize on the way in or as a tx drop on the way out (a
+	// bpf_redirect_peer would deliver them).
+	maxLen := int64(0)
+	for _, no := range [2]uint32{inPort, e.Actions[0].Port} {
+		if p := w.table.get(no); p != nil {
+			if m := p.maxFrame.Load(); m > 0 && (maxLen == 0 || m < maxLen) {
+				maxLen = m
+			}
+		}
+	}
+	kp.Install(e, k, in, out, int(maxLen), e.Gen())
 }
 
 // rejected marks packets dropped before classification.
@@ -361,7 +447,10 @@ func (d *Datapath) SetMTU(no uint32, mtu int) {
 		if mtu > 0 {
 			n = int64(mtu + packet.EthernetLen + 2*packet.VLANTagLen)
 		}
-		p.maxFrame.Store(n)
+		if p.maxFrame.Swap(n) != n && d.kernel.Load() != nil {
+			// Kernel entries carry the old limit: make them stale.
+			d.cache.Pipeline().Invalidate()
+		}
 	}
 }
 

@@ -186,6 +186,19 @@ func ExactMask() Mask {
 	return m
 }
 
+// L2Mask examines the in port, the Ethernet addresses and type and the
+// VLAN tags: a megaflow whose mask it covers was decided on those alone
+// (what a kernel fast path can key on).
+var L2Mask = func() Mask {
+	var m Mask
+	m.InPort = ^uint32(0)
+	m.EthDst = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	m.EthSrc = m.EthDst
+	m.EthType = 0xffff
+	m.VLANs = [2]VLAN{{0xffff, 0xffff}, {0xffff, 0xffff}}
+	return m
+}()
+
 // IsZero reports whether m wildcards everything.
 func (m *Mask) IsZero() bool { return *m == Mask{} }
 

@@ -28,7 +28,7 @@ import (
 type Pipeline struct {
 	mu     sync.Mutex // serializes changes
 	tables [flow.MaxTables]atomic.Pointer[classifier.Classifier]
-	gen    atomic.Uint64
+	gen    *atomic.Uint64 // Config.Gen or the pipeline's own
 	ports  atomic.Pointer[portMap]
 	macs   *l2.Table
 	now    func() time.Time
@@ -54,12 +54,19 @@ type Config struct {
 	MAC l2.Config
 	// Now returns the current time; tests substitute a fake clock.
 	Now func() time.Time
+	// Gen is where the generation is counted (a kernel fast path maps it
+	// into its programs, package datapath/offload); nil: the pipeline's
+	// own. The pipeline sets it to 1.
+	Gen *atomic.Uint64
 }
 
 // New returns a pipeline with empty tables (every packet misses and is
 // dropped) and no ports.
 func New(cfg Config) *Pipeline {
-	p := &Pipeline{macs: l2.New(cfg.MAC), now: cfg.Now, timed: make(map[*flow.Rule]struct{})}
+	p := &Pipeline{macs: l2.New(cfg.MAC), now: cfg.Now, timed: make(map[*flow.Rule]struct{}), gen: cfg.Gen}
+	if p.gen == nil {
+		p.gen = new(atomic.Uint64)
+	}
 	if p.now == nil {
 		p.now = time.Now
 	}

@@ -18,6 +18,9 @@ type Trace struct {
 	Mask      flow.Mask
 	Actions   []action.Action
 	Drop      action.DropReason
+	// Offload is the kernel fast path's verdict on the megaflow, filled in
+	// by the bridge ("" when nobody asked).
+	Offload string
 }
 
 // Step is one line of a trace: a table lookup (Table >= 0) or a note about
@@ -78,5 +81,8 @@ func (t *Trace) String() string {
 	mf := t.Megaflow()
 	fmt.Fprintf(&b, "Megaflow: %s\n", matchText(&mf))
 	fmt.Fprintf(&b, "Datapath actions: %s\n", action.Format(t.Actions))
+	if t.Offload != "" {
+		fmt.Fprintf(&b, "Offload: %s\n", t.Offload)
+	}
 	return b.String()
 }

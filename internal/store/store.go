@@ -56,6 +56,8 @@ type BridgeConfig struct {
 	// OpenFlow is the user's OpenFlow configuration (the agent adds the
 	// management sockets itself).
 	OpenFlow ofswitch.Config `json:"openflow,omitzero"`
+	// Offload is the kernel fast path asked for ("" = the agent's default).
+	Offload string `json:"offload,omitempty"`
 }
 
 // Bridge is everything saved about one bridge.

@@ -42,6 +42,16 @@
 // checksums and lengths above the MTU, which cannot be forwarded correctly;
 // the port then reports AcceptsGSO false and the switch must segment and
 // checksum (package gso) before writing to it.
+//
+// # Kernel fast path
+//
+// Most of the cost of this path is the kernel's: the tap that copies each
+// frame into the ring, the wake-up, sendmmsg and the copies, not the
+// switch's own code (about 2% of the samples in a profile of 64-byte UDP).
+// Package offload removes it for simple megaflows: a tc program on the
+// interface's ingress forwards their packets in the kernel, and a socket
+// filter (SetFilter) hides those packets from this socket. Counters keeps
+// the port's counters whole by crediting what the kernel forwarded.
 package afpacket
 
 import (
@@ -357,6 +367,30 @@ func (p *Port) release() error {
 	}
 	return nil
 }
+
+// SetFilter attaches the BPF socket filter program prog (a file
+// descriptor) to the socket, or detaches the attached one if prog < 0. A
+// kernel fast path uses it to hide from the socket the packets it forwards
+// itself (package offload).
+func (p *Port) SetFilter(prog int) error {
+	p.ctlMu.Lock()
+	defer p.ctlMu.Unlock()
+	if p.closed.Load() {
+		return net.ErrClosed
+	}
+	if prog < 0 {
+		err := unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_DETACH_BPF, 0)
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return err
+	}
+	return unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, prog)
+}
+
+// Counters returns the counters Stats reports, for traffic a kernel fast
+// path forwarded on the port's behalf.
+func (p *Port) Counters() *datapath.Counters { return &p.counters }
 
 // u32 reads a native-endian uint32 at b[off] as the kernel wrote it.
 func u32(b []byte, off int) *uint32 {
