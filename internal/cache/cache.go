@@ -67,9 +67,14 @@ func (c *Cache) Pipeline() *pipeline.Pipeline { return c.p }
 // emcSize is the number of exact-match entries per worker (a power of two).
 const emcSize = 8192
 
+// emcEntry is one exact-match slot. It keeps the key's hash, so that a slot
+// holding another flow is passed over without comparing keys, and only the
+// key's packet words: the pipeline-only words are zero for every packet
+// entering the switch.
 type emcEntry struct {
-	key flow.Key
-	e   *Entry
+	hash uint64
+	e    *Entry
+	key  flow.PacketWords
 }
 
 // Worker is one worker goroutine's view of the cache: its own exact-match
@@ -106,21 +111,23 @@ func (w *Worker) Lookup(k *flow.Key, hash uint64) *Entry {
 	gen := w.c.p.Gen()
 	i1 := hash & (emcSize - 1)
 	i2 := (hash >> 32) & (emcSize - 1)
-	if s := &w.emc[i1]; s.e != nil && sameKey(&s.key, k) {
+	if s := &w.emc[i1]; s.hash == hash && s.e != nil && s.key == *k.Packet() {
 		if e := s.e; !e.dead.Load() && e.gen.Load() == gen {
 			w.emcHits++
 			return e
 		}
-	} else if s := &w.emc[i2]; s.e != nil && sameKey(&s.key, k) {
+	} else if s := &w.emc[i2]; s.hash == hash && s.e != nil && s.key == *k.Packet() {
 		if e := s.e; !e.dead.Load() && e.gen.Load() == gen {
 			w.emcHits++
 			return e
 		}
 	}
-	return w.slowLookup(k, i1, i2, gen)
+	return w.slowLookup(k, hash, gen)
 }
 
-func (w *Worker) slowLookup(k *flow.Key, i1, i2 uint64, gen uint64) *Entry {
+func (w *Worker) slowLookup(k *flow.Key, hash, gen uint64) *Entry {
+	i1 := hash & (emcSize - 1)
+	i2 := (hash >> 32) & (emcSize - 1)
 	e := w.c.mf.lookup(k)
 	if e != nil && e.gen.Load() != gen {
 		e = w.c.revalidate(e, k)
@@ -141,13 +148,9 @@ func (w *Worker) slowLookup(k *flow.Key, i1, i2 uint64, gen uint64) *Entry {
 			s = t
 		}
 	}
-	s.key, s.e = *k, e
+	s.hash, s.key, s.e = hash, *k.Packet(), e
 	return e
 }
-
-// sameKey compares keys except the pipeline-only words, which are zero for
-// every packet entering the switch.
-func sameKey(a, b *flow.Key) bool { return *a.Packet() == *b.Packet() }
 
 // upcall translates k and installs the result.
 func (c *Cache) upcall(k *flow.Key) *Entry {
