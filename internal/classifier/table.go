@@ -7,14 +7,15 @@ import (
 	"github.com/dvs-project/dvs/internal/flow"
 )
 
-// mix folds key word w into hash h. The 128-bit product spreads every bit
-// of h^w over both halves, and folding them together leaves no difference
-// that a later word could cancel by flipping a bit or two, so keys collide
-// only by chance. The tables are indexed by the hash's top bits (see
-// shiftFor).
-func mix(h, w uint64) uint64 {
-	hi, lo := bits.Mul64(h^w, 0x9fb21c651e98df25)
-	return hi ^ lo
+// mix adds key word x (already masked) to hash h, with w's multiplier.
+// A word's high half is folded into its low half first, so that every bit
+// of it reaches the product's top bits, which index the tables (see
+// shiftFor). The products of a key's words do not depend on one another,
+// so the processor computes them side by side; only the additions chain.
+// With the multipliers drawn at random for each classifier this is the
+// multiply-shift hash family: keys collide only by chance.
+func mix(h uint64, w *wordMask, x uint64) uint64 {
+	return h + (x^x>>32)*w.mul
 }
 
 // shiftFor returns the shift that takes a hash to the first slot of its
@@ -22,10 +23,12 @@ func mix(h, w uint64) uint64 {
 // bits. Snapshots carry it precomputed.
 func shiftFor(n int) uint8 { return uint8(bits.LeadingZeros64(uint64(n - 1))) }
 
-// wordMask is one word of a mask: the index of the key word and its bits.
+// wordMask is one word of a mask: the index of the key word and its bits,
+// and in the lists a subtable hashes with, the word's multiplier (odd).
 type wordMask struct {
 	idx uint32
 	m   uint64
+	mul uint64
 }
 
 // orInto sets in wc every bit that ws examines.
