@@ -216,11 +216,15 @@ type Worker struct {
 	mono, monoAt int64
 }
 
-// txStage is the packets waiting to be written to one port.
+// txStage is the packets waiting to be written to one port: copies in the
+// stage's own buffers, and packets of the batch being processed whose last
+// action was the output (kept, not copied; the batch is written before
+// Process returns them).
 type txStage struct {
 	port *DPPort
 	pkts []*packet.Packet // len = staged count; cap = BatchSize
-	bufs []*packet.Packet // preallocated buffers
+	bufs []*packet.Packet // preallocated buffers for copies
+	nbuf int              // bufs in use
 	max  int              // the largest frame a buffer holds
 }
 
@@ -253,7 +257,7 @@ func (w *Worker) refreshTable() {
 			}
 		}
 		stage[i].port = p
-		stage[i].pkts = stage[i].bufs[:0]
+		stage[i].pkts = make([]*packet.Packet, 0, packet.BatchSize)
 		stage[i].max = stage[i].bufs[0].Cap()
 	}
 	w.stage = stage
@@ -365,8 +369,9 @@ func (d *Datapath) SetMTU(no uint32, mtu int) {
 	}
 }
 
-// Output implements action.Outputter: it stages a copy of p for port no.
-func (w *Worker) Output(no uint32, p *packet.Packet) {
+// Output implements action.Outputter: it stages p for port no, a copy
+// unless the output is p's last action.
+func (w *Worker) Output(no uint32, p *packet.Packet, last bool) {
 	i, ok := w.table.index(no)
 	if !ok {
 		return
@@ -386,9 +391,16 @@ func (w *Worker) Output(no uint32, p *packet.Packet) {
 	if len(s.pkts) == cap(s.pkts) {
 		w.flushStage(s)
 	}
-	b := s.bufs[len(s.pkts)]
+	// A packet no action touches any more is written as it is, if it has
+	// the headroom of a copy (a port may push an encapsulation into it).
+	if last && p.Headroom() >= packet.Headroom {
+		s.pkts = append(s.pkts, p)
+		return
+	}
+	b := s.bufs[s.nbuf]
+	s.nbuf++
 	b.CopyFrom(p)
-	s.pkts = s.pkts[:len(s.pkts)+1]
+	s.pkts = append(s.pkts, b)
 }
 
 // writeLarge writes an offloaded packet to dp, segmenting it in software
@@ -482,7 +494,8 @@ func (w *Worker) Flush() {
 
 func (w *Worker) flushStage(s *txStage) {
 	w.write(s.port, s.pkts)
-	s.pkts = s.bufs[:0]
+	clear(s.pkts) // drop the batch's packets
+	s.pkts, s.nbuf = s.pkts[:0], 0
 }
 
 func (w *Worker) write(dp *DPPort, pkts []*packet.Packet) {
