@@ -129,6 +129,9 @@ func (w *Worker) slowLookup(k *flow.Key, hash, gen uint64) *Entry {
 	i1 := hash & (emcSize - 1)
 	i2 := (hash >> 32) & (emcSize - 1)
 	e := w.c.mf.lookup(k)
+	if e != nil {
+		e.lookups.Add(1)
+	}
 	if e != nil && e.gen.Load() != gen {
 		e = w.c.revalidate(e, k)
 	} else if e != nil {
@@ -247,8 +250,9 @@ func (c *Cache) PushStats() {
 
 // Sweep is the periodic housekeeping: it pushes statistics, removes
 // megaflows idle for longer than MaxIdle and entries behind the current
-// generation that nobody revalidated, ages out MACs and expires rules. It
-// returns the rules that expired.
+// generation that nobody revalidated, puts the masks with the most
+// megaflow hits first, ages out MACs and expires rules. It returns the
+// rules that expired.
 func (c *Cache) Sweep(now time.Time) []pipeline.Expired {
 	c.PushStats()
 	idle := now.Add(-c.cfg.MaxIdle).UnixNano()
@@ -265,6 +269,7 @@ func (c *Cache) Sweep(now time.Time) []pipeline.Expired {
 	for _, e := range victims {
 		c.retire(e)
 	}
+	c.mf.rank()
 	if c.p.MACs().Expire(c.p.Now()) > 0 {
 		c.p.Invalidate()
 	}

@@ -1,7 +1,9 @@
 package cache
 
 import (
+	"cmp"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +31,8 @@ type Entry struct {
 
 	packets atomic.Uint64
 	bytes   atomic.Uint64
-	used    atomic.Int64 // unix nanoseconds of the last hit
+	used    atomic.Int64  // unix nanoseconds of the last hit
+	lookups atomic.Uint64 // megaflow lookups that found the entry since the last ranking
 
 	// Owned by the sweeper (under Cache.sweepMu).
 	rules                      []*flow.Rule
@@ -232,6 +235,31 @@ func (t *megaflows) remove(e *Entry) {
 		}
 		return
 	}
+}
+
+// rank puts the subtables in order of the megaflow lookups that found
+// their entries since the last ranking, most first, so that a lookup
+// reaches the busy masks early (Open vSwitch's dpcls subtable ranking).
+// Subtables without lookups keep their order, after the others. The order
+// never changes an answer: entries that overlap and are valid at the
+// current generation have the same actions.
+func (t *megaflows) rank() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	subs := *t.subtables.Load()
+	hits := make(map[*subtable]uint64, len(subs))
+	for _, st := range subs {
+		var n uint64
+		st.m.each(func(e *Entry) { n += e.lookups.Swap(0) })
+		hits[st] = n
+	}
+	byHits := func(a, b *subtable) int { return cmp.Compare(hits[b], hits[a]) }
+	if slices.IsSortedFunc(subs, byHits) {
+		return
+	}
+	next := slices.Clone(subs)
+	slices.SortStableFunc(next, byHits)
+	t.subtables.Store(&next)
 }
 
 // each calls fn for every entry.

@@ -2,11 +2,14 @@ package cache
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dvs-project/dvs/internal/flow"
+	"github.com/dvs-project/dvs/internal/pipeline"
 )
 
 // TestCmapAgainstMap inserts and removes entries under chosen hashes (few
@@ -143,4 +146,57 @@ func TestLookupWhileWriting(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+}
+
+// TestSweepRanksBusyMasksFirst installs megaflows in three masks, sends
+// megaflow lookups to the last mask's entries only, and checks that a
+// sweep moves that mask to the front and keeps the others in their order,
+// and that every key is still found.
+func TestSweepRanksBusyMasksFirst(t *testing.T) {
+	c := New(pipeline.New(pipeline.Config{}), Config{})
+	masks := []flow.Mask{{InPort: ^uint32(0)}, {NwDst: ^uint32(0)}, {TpDst: 0xffff}}
+	var keys [][]flow.Key
+	for i, m := range masks {
+		var ks []flow.Key
+		for j := range 20 {
+			var k flow.Key
+			k.InPort, k.NwDst, k.TpDst = uint32(100*i+j), uint32(100*i+j), uint16(100*i+j)
+			c.install(&k, &pipeline.Result{Mask: m, Gen: c.p.Gen()})
+			ks = append(ks, k)
+		}
+		keys = append(keys, ks)
+	}
+	order := func() []flow.Mask {
+		var ms []flow.Mask
+		for _, st := range *c.mf.subtables.Load() {
+			ms = append(ms, st.mask)
+		}
+		return ms
+	}
+	if got := order(); !slices.Equal(got, masks) {
+		t.Fatalf("masks before ranking in order %v, want insertion order", got)
+	}
+	w := c.NewWorker()
+	for _, k := range keys[2] {
+		if e := w.Lookup(&k, k.Hash()); e.Mask == nil || *e.Mask != masks[2] {
+			t.Fatalf("key %v found %+v, want its megaflow", k.TpDst, e)
+		}
+	}
+	c.Sweep(time.Now())
+	want := []flow.Mask{masks[2], masks[0], masks[1]}
+	if got := order(); !slices.Equal(got, want) {
+		t.Errorf("masks after ranking in order %v, want %v", got, want)
+	}
+	for i := range keys {
+		for _, k := range keys[i] {
+			if e := c.mf.lookup(&k); e == nil || *e.Mask != masks[i] {
+				t.Fatalf("after ranking, key of mask %d found %+v", i, e)
+			}
+		}
+	}
+	// With no lookups since, the next sweep keeps the order.
+	c.Sweep(time.Now())
+	if got := order(); !slices.Equal(got, want) {
+		t.Errorf("masks after an idle sweep in order %v, want %v", got, want)
+	}
 }
