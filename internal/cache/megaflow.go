@@ -3,6 +3,7 @@ package cache
 import (
 	"cmp"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -118,15 +119,12 @@ func (st *subtable) equal(a, b *flow.Key) bool {
 	return true
 }
 
-// wordMul holds an odd constant per mask word (a fixed splitmix64
-// sequence).
+// wordMul holds a multiplier per mask word, odd and drawn at random when
+// the process starts: with them the hash is of the multiply-shift family,
+// and keys collide only by chance.
 var wordMul = func() (m [flow.KeyWords]uint64) {
-	x := uint64(0x2545f4914f6cdd1d)
 	for i := range m {
-		x += 0x9e3779b97f4a7c15
-		z := (x ^ x>>30) * 0xbf58476d1ce4e5b9
-		z = (z ^ z>>27) * 0x94d049bb133111eb
-		m[i] = (z ^ z>>31) | 1
+		m[i] = rand.Uint64() | 1
 	}
 	return m
 }()
@@ -154,8 +152,9 @@ subtables:
 		mask := uint64(len(tab.buckets) - 1)
 		for i := h >> tab.shift; ; i = (i + 1) & mask {
 			b := &tab.buckets[i]
-			// Most buckets hold no slot with the hash: one branch each,
-			// well predicted, decides that.
+			// Most buckets hold no slot with the hash, which the
+			// processor predicts well; then the last slot alone says
+			// whether the probe goes on.
 			var j int
 			switch sig {
 			case b.hash[0].Load():
