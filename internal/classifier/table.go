@@ -20,7 +20,9 @@ func mix(h uint64, w *wordMask, x uint64) uint64 {
 
 // shiftFor returns the shift that takes a hash to the first slot of its
 // probe in a table of n slots, a power of two: the slot is the hash's top
-// bits. Snapshots carry it precomputed.
+// bits. Snapshots carry it precomputed. Tables have at least minSlots
+// slots, so the shift is below 64, and lookups say so (shift & 63): the
+// compiler then leaves out the code for larger shifts, which Go defines.
 func shiftFor(n int) uint8 { return uint8(bits.LeadingZeros64(uint64(n - 1))) }
 
 // wordMask is one word of a mask: the index of the key word and its bits,
@@ -107,7 +109,7 @@ var deadNode = &node{}
 // nil.
 func findNode(slots []atomic.Pointer[node], shift uint8, h uint64, kw *[flow.KeyWords]uint64, words []wordMask) *node {
 	mask := uint64(len(slots) - 1)
-	for i := h >> shift; ; i = (i + 1) & mask {
+	for i := h >> (shift & 63); ; i = (i + 1) & mask {
 		n := slots[i].Load()
 		if n == nil {
 			return nil
@@ -210,7 +212,7 @@ func setValue(h uint64) uint64 { return h | 2 }
 // from setValue.
 func hasHash(slots []atomic.Uint64, shift uint8, h uint64) bool {
 	mask := uint64(len(slots) - 1)
-	for i := h >> shift; ; i = (i + 1) & mask {
+	for i := h >> (shift & 63); ; i = (i + 1) & mask {
 		switch slots[i].Load() {
 		case h:
 			return true
