@@ -150,7 +150,7 @@ subtables:
 		tab := st.m.tab.Load()
 		sig := fixHash(h)
 		mask := uint64(len(tab.buckets) - 1)
-		for i := h >> tab.shift; ; i = (i + 1) & mask {
+		for i := (h >> (tab.shift & 63)) & mask; ; i = (i + 1) & mask {
 			b := &tab.buckets[i]
 			// Most buckets hold no slot with the hash, which the
 			// processor predicts well; then the last slot alone says
@@ -304,7 +304,11 @@ type bucket struct {
 
 // slotTable is a cmap's slots, published whole.
 type slotTable struct {
-	shift   uint8 // 64 - log2(len(buckets)): hash >> shift is the first bucket
+	// shift is 64 - log2(len(buckets)): hash >> shift is the first
+	// bucket. Probes mask it to 63 and the result to the table (64, for
+	// one bucket, becomes 0 and the mask makes any hash bucket 0), which
+	// spares the code Go needs for shifts of 64 and more.
+	shift   uint8
 	buckets []bucket
 }
 
@@ -332,7 +336,7 @@ func (m *cmap) find(h uint64, match func(*Entry) bool) *Entry {
 	tab := m.tab.Load()
 	sig := fixHash(h)
 	mask := uint64(len(tab.buckets) - 1)
-	for i := h >> tab.shift; ; i = (i + 1) & mask {
+	for i := (h >> (tab.shift & 63)) & mask; ; i = (i + 1) & mask {
 		b := &tab.buckets[i]
 		for j := range b.hash {
 			if b.hash[j].Load() == sig {
@@ -363,7 +367,7 @@ func (m *cmap) insert(h uint64, e *Entry) {
 func put(tab *slotTable, h uint64, e *Entry) (tookEmpty bool) {
 	sig := fixHash(h)
 	mask := uint64(len(tab.buckets) - 1)
-	for i := h >> tab.shift; ; i = (i + 1) & mask {
+	for i := (h >> (tab.shift & 63)) & mask; ; i = (i + 1) & mask {
 		b := &tab.buckets[i]
 		for j := range b.hash {
 			if sh := b.hash[j].Load(); sh == slotEmpty || sh == slotTombstone {
@@ -401,7 +405,7 @@ func (m *cmap) remove(h uint64, e *Entry) bool {
 	tab := m.tab.Load()
 	sig := fixHash(h)
 	mask := uint64(len(tab.buckets) - 1)
-	for i := h >> tab.shift; ; i = (i + 1) & mask {
+	for i := (h >> (tab.shift & 63)) & mask; ; i = (i + 1) & mask {
 		b := &tab.buckets[i]
 		for j := range b.hash {
 			if b.hash[j].Load() == sig && b.e[j].Load() == e {
