@@ -392,8 +392,8 @@ func (w *Worker) Output(no uint32, p *packet.Packet, last bool) {
 		w.flushStage(s)
 	}
 	// A packet no action touches any more is written as it is, if it has
-	// the headroom of a copy (a port may push an encapsulation into it).
-	if last && p.Headroom() >= packet.Headroom {
+	// the headroom a port's Write may push an encapsulation into.
+	if last && p.Headroom() >= keepHeadroom {
 		s.pkts = append(s.pkts, p)
 		return
 	}
@@ -402,6 +402,13 @@ func (w *Worker) Output(no uint32, p *packet.Packet, last bool) {
 	b.CopyFrom(p)
 	s.pkts = append(s.pkts, b)
 }
+
+// keepHeadroom is the headroom a packet needs to be written as it is
+// rather than copied: the most a port's Write pushes in front of a frame
+// (a tunnel's 8-byte header), with room to spare. Frames read into the
+// ports' own buffers have packet.Headroom; frames in an AF_PACKET ring
+// have the ring's frame header in front, a little less.
+const keepHeadroom = 64
 
 // writeLarge writes an offloaded packet to dp, segmenting it in software
 // when the port cannot take offloaded packets.

@@ -246,8 +246,8 @@ func (p *ptrPort) Write(pkts []*packet.Packet) (int, error) {
 
 // TestLastOutputSendsPacketItself checks that an output followed by a
 // rewrite and another output sends a copy first (unchanged by the rewrite)
-// and the packet itself last, and that a packet without a copy's headroom
-// is copied even on its last output.
+// and the packet itself last, and that a packet without the headroom a port
+// may need is copied even on its last output.
 func TestLastOutputSendsPacketItself(t *testing.T) {
 	p := pipeline.New(pipeline.Config{})
 	r, err := flowtext.ParseRule("priority=10,in_port=1,udp,actions=output:2,mod_nw_dst:203.0.113.5,output:3")
@@ -277,12 +277,15 @@ func TestLastOutputSendsPacketItself(t *testing.T) {
 		Dst4: netip.MustParseAddr("203.0.113.5"), Proto: 17, SrcPort: 1000, DstPort: 2000, Payload: 18}.Bytes()
 
 	full := packet.FromBytes(f)
-	// A frame at the very start of its buffer: no headroom.
+	// Frames in borrowed memory (as in a receive ring) with 64 bytes in
+	// front, and with none.
+	ring := packet.New(len(f))
+	ring.Alias(append(make([]byte, 64), f...), 64, 64+len(f))
 	bare := packet.New(len(f))
 	bare.Alias(append([]byte(nil), f...), 0, len(f))
-	w.Process(1, []*packet.Packet{full, bare})
+	w.Process(1, []*packet.Packet{full, ring, bare})
 
-	for i, in := range []*packet.Packet{full, bare} {
+	for i, in := range []*packet.Packet{full, ring, bare} {
 		if got := out[2].frames[i]; !bytes.Equal(got, f) {
 			t.Errorf("packet %d: port 2 got %x, want the frame before the rewrite %x", i, got, f)
 		}
@@ -293,10 +296,10 @@ func TestLastOutputSendsPacketItself(t *testing.T) {
 			t.Errorf("packet %d: port 3 got %x, want %x", i, got, want3)
 		}
 	}
-	if out[3].pkts[0] != full {
+	if out[3].pkts[0] != full || out[3].pkts[1] != ring {
 		t.Errorf("port 3 was given a copy of a packet whose last action was the output")
 	}
-	if out[3].pkts[1] == bare {
+	if out[3].pkts[2] == bare {
 		t.Errorf("port 3 was given a packet without headroom instead of a copy")
 	}
 }
