@@ -265,7 +265,10 @@ func (w *Worker) refreshTable() {
 
 // Process runs a batch of packets received on port inPort through the
 // caches and actions, then writes what they output. It borrows pkts, which
-// may be longer than BatchSize (it works through them in batches).
+// may be longer than BatchSize (it works through them in batches), and
+// leaves them changed: actions rewrite packets in place, and a packet whose
+// last action is an output goes to the port's Write itself, which may push
+// an encapsulation in front of it.
 //
 // Each batch goes in stages: parse every packet, then hash and look up
 // every key, then run every packet's actions. Besides keeping each loop
