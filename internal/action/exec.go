@@ -12,7 +12,12 @@ import (
 // meters. Its methods borrow p until they return: they copy what they
 // keep, because later actions go on rewriting p.
 type Outputter interface {
-	Output(port uint32, p *packet.Packet)
+	// Output sends p to port. When last is true the output is the list's
+	// last action, so Execute neither reads nor rewrites p after it: the
+	// outputter may keep p itself instead of a copy, for as long as the
+	// caller of Execute lets it (the datapath: until it writes its batch,
+	// before Process returns).
+	Output(port uint32, p *packet.Packet, last bool)
 	Controller(p *packet.Packet, a *Action)
 	// Meter measures p against meter id (without changing p) and says
 	// what to do with it. It must not allocate.
@@ -36,7 +41,7 @@ func Execute(p *packet.Packet, acts []Action, out Outputter) DropReason {
 		a := &acts[i]
 		switch a.Kind {
 		case Output:
-			out.Output(a.Port, p)
+			out.Output(a.Port, p, i == len(acts)-1)
 		case PushVLAN:
 			if gap, ok := p.Insert(12, 4); ok {
 				binary.BigEndian.PutUint16(gap[0:2], a.TPID)

@@ -16,8 +16,8 @@ type countOut struct {
 	verdict MeterVerdict
 }
 
-func (c *countOut) Output(uint32, *packet.Packet)      { c.n++ }
-func (c *countOut) Controller(*packet.Packet, *Action) {}
+func (c *countOut) Output(uint32, *packet.Packet, bool) { c.n++ }
+func (c *countOut) Controller(*packet.Packet, *Action)  {}
 func (c *countOut) Meter(uint32, *packet.Packet) MeterVerdict {
 	c.meters++
 	return c.verdict

@@ -97,9 +97,14 @@ func (c *Cache) Pipeline() *pipeline.Pipeline { return c.p }
 // emcSize is the number of exact-match entries per worker (a power of two).
 const emcSize = 8192
 
+// emcEntry is one exact-match slot. It keeps the key's hash, so that a slot
+// holding another flow is passed over without comparing keys, and only the
+// key's packet words: the pipeline-only words are zero for every packet
+// entering the switch.
 type emcEntry struct {
-	key flow.Key
-	e   *Entry
+	hash uint64
+	e    *Entry
+	key  flow.PacketWords
 }
 
 // Worker is one worker goroutine's view of the cache: its own exact-match
@@ -136,22 +141,27 @@ func (w *Worker) Lookup(k *flow.Key, hash uint64) *Entry {
 	gen := w.c.p.Gen()
 	i1 := hash & (emcSize - 1)
 	i2 := (hash >> 32) & (emcSize - 1)
-	if s := &w.emc[i1]; s.e != nil && sameKey(&s.key, k) {
+	if s := &w.emc[i1]; s.hash == hash && s.e != nil && s.key == *k.Packet() {
 		if e := s.e; !e.dead.Load() && e.gen.Load() == gen {
 			w.emcHits++
 			return e
 		}
-	} else if s := &w.emc[i2]; s.e != nil && sameKey(&s.key, k) {
+	} else if s := &w.emc[i2]; s.hash == hash && s.e != nil && s.key == *k.Packet() {
 		if e := s.e; !e.dead.Load() && e.gen.Load() == gen {
 			w.emcHits++
 			return e
 		}
 	}
-	return w.slowLookup(k, i1, i2, gen)
+	return w.slowLookup(k, hash, gen)
 }
 
-func (w *Worker) slowLookup(k *flow.Key, i1, i2 uint64, gen uint64) *Entry {
+func (w *Worker) slowLookup(k *flow.Key, hash, gen uint64) *Entry {
+	i1 := hash & (emcSize - 1)
+	i2 := (hash >> 32) & (emcSize - 1)
 	e := w.c.mf.lookup(k)
+	if e != nil {
+		e.lookups.Add(1)
+	}
 	if e != nil && e.gen.Load() != gen {
 		e = w.c.revalidate(e, k)
 	} else if e != nil {
@@ -171,13 +181,9 @@ func (w *Worker) slowLookup(k *flow.Key, i1, i2 uint64, gen uint64) *Entry {
 			s = t
 		}
 	}
-	s.key, s.e = *k, e
+	s.hash, s.key, s.e = hash, *k.Packet(), e
 	return e
 }
-
-// sameKey compares keys except the pipeline-only words, which are zero for
-// every packet entering the switch.
-func sameKey(a, b *flow.Key) bool { return *a.Packet() == *b.Packet() }
 
 // upcall translates k and installs the result.
 func (c *Cache) upcall(k *flow.Key) *Entry {
@@ -280,8 +286,9 @@ func (c *Cache) PushStats() {
 
 // Sweep is the periodic housekeeping: it pushes statistics, removes
 // megaflows idle for longer than MaxIdle and entries behind the current
-// generation that nobody revalidated, ages out MACs and expires rules. It
-// returns the rules that expired.
+// generation that nobody revalidated, puts the masks with the most
+// megaflow hits first, ages out MACs and expires rules. It returns the
+// rules that expired.
 func (c *Cache) Sweep(now time.Time) []pipeline.Expired {
 	c.PushStats()
 	idle := now.Add(-c.cfg.MaxIdle).UnixNano()
@@ -298,6 +305,7 @@ func (c *Cache) Sweep(now time.Time) []pipeline.Expired {
 	for _, e := range victims {
 		c.retire(e)
 	}
+	c.mf.rank()
 	if c.p.MACs().Expire(c.p.Now()) > 0 {
 		c.p.Invalidate()
 	}

@@ -1,6 +1,10 @@
 package cache
 
 import (
+	"cmp"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +35,8 @@ type Entry struct {
 
 	packets atomic.Uint64
 	bytes   atomic.Uint64
-	used    atomic.Int64 // unix nanoseconds of the last hit
+	used    atomic.Int64  // unix nanoseconds of the last hit
+	lookups atomic.Uint64 // megaflow lookups that found the entry since the last ranking
 
 	// Owned by the sweeper (under Cache.sweepMu).
 	rules                      []*flow.Rule
@@ -73,10 +78,66 @@ func (e *Entry) Stats() (packets, bytes uint64) { return e.packets.Load(), e.byt
 
 // subtable holds the entries of one mask.
 type subtable struct {
-	h    flow.MaskedHasher // first: lookups touch it and the slots, not the mask
-	m    cmap
-	mask flow.Mask
+	// What a lookup reads, side by side: the mask's non-zero words and the
+	// slot table.
+	nw    int
+	words [flow.KeyWords]maskWord // words[:nw] are in use
+	m     cmap
+	mask  flow.Mask
 }
+
+// maskWord is a non-zero word of a subtable's mask and its index in a key.
+type maskWord struct {
+	idx uint64
+	m   uint64
+}
+
+func newSubtable(m *flow.Mask) *subtable {
+	st := &subtable{mask: *m}
+	for i, w := range m.Words() {
+		if w != 0 {
+			st.words[st.nw] = maskWord{idx: uint64(i), m: w}
+			st.nw++
+		}
+	}
+	st.m.init()
+	return st
+}
+
+// hash hashes the bits of k the mask selects: a sum of products, one per
+// word, that the processor computes side by side. Each word's high half is
+// folded into its low half first, so every key bit reaches the product's
+// top bits, which index the slot table (see cmap).
+func (st *subtable) hash(k *flow.Key) uint64 {
+	kw := k.Words()
+	var h uint64
+	for j, w := range st.words[:st.nw] {
+		x := kw[w.idx] & w.m
+		h += (x ^ x>>32) * wordMul[j]
+	}
+	return h
+}
+
+// equal reports whether a and b agree on every bit the mask selects.
+func (st *subtable) equal(a, b *flow.Key) bool {
+	x, y := a.Words(), b.Words()
+	for _, w := range st.words[:st.nw] {
+		if (x[w.idx]^y[w.idx])&w.m != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// wordMul holds a multiplier per mask word, odd and drawn at random when
+// the process starts: with them the hash is of the multiply-shift family,
+// and keys collide only by chance.
+var wordMul = func() (m [flow.KeyWords]uint64) {
+	for i := range m {
+		m[i] = rand.Uint64() | 1
+	}
+	return m
+}()
 
 // megaflows is the megaflow table: a tuple space of masks. Readers never
 // lock; writers hold mu.
@@ -93,21 +154,41 @@ func (t *megaflows) init() {
 
 // lookup returns the entry k falls in, or nil.
 func (t *megaflows) lookup(k *flow.Key) *Entry {
+subtables:
 	for _, st := range *t.subtables.Load() {
-		h := fixHash(st.h.Hash(k))
-		s := *st.m.slots.Load()
-		mask := uint64(len(s) - 1)
-		for i := h & mask; ; i = (i + 1) & mask {
-			sh := s[i].hash.Load()
-			if sh == slotEmpty {
-				break
-			}
-			if sh != h {
+		h := st.hash(k)
+		tab := st.m.tab.Load()
+		sig := fixHash(h)
+		mask := uint64(len(tab.buckets) - 1)
+		for i := (h >> (tab.shift & 63)) & mask; ; i = (i + 1) & mask {
+			b := &tab.buckets[i]
+			// Most buckets hold no slot with the hash, which the
+			// processor predicts well; then the last slot alone says
+			// whether the probe goes on.
+			var j int
+			switch sig {
+			case b.hash[0].Load():
+				j = 0
+			case b.hash[1].Load():
+				j = 1
+			case b.hash[2].Load():
+				j = 2
+			case b.hash[3].Load():
+				j = 3
+			default:
+				if b.hash[bucketSlots-1].Load() == slotEmpty {
+					continue subtables
+				}
 				continue
 			}
-			if e := s[i].e.Load(); e != nil && st.h.Equal(k, &e.Key) {
+			if e := b.e[j].Load(); e != nil && st.equal(k, &e.Key) {
 				return e
 			}
+			// Two keys with one hash: rare enough to search slowly.
+			if e := st.m.find(h, func(e *Entry) bool { return st.equal(k, &e.Key) }); e != nil {
+				return e
+			}
+			continue subtables
 		}
 	}
 	return nil
@@ -127,13 +208,12 @@ func (t *megaflows) insert(e *Entry) (replaced *Entry) {
 		}
 	}
 	if st == nil {
-		st = &subtable{mask: *e.Mask, h: flow.NewMaskedHasher(e.Mask)}
-		st.m.init()
+		st = newSubtable(e.Mask)
 		next := append(append(make([]*subtable, 0, len(subs)+1), subs...), st)
 		t.subtables.Store(&next)
 	}
 	e.Mask = &st.mask
-	h := st.h.Hash(&e.Key)
+	h := st.hash(&e.Key)
 	if old := st.m.find(h, func(o *Entry) bool { return o.Key == e.Key }); old != nil {
 		replaced = old
 		replaced.dead.Store(true)
@@ -155,7 +235,7 @@ func (t *megaflows) remove(e *Entry) {
 		if &st.mask != e.Mask {
 			continue
 		}
-		if st.m.remove(st.h.Hash(&e.Key), e) {
+		if st.m.remove(st.hash(&e.Key), e) {
 			t.count.Add(-1)
 		}
 		if st.m.n == 0 {
@@ -166,6 +246,31 @@ func (t *megaflows) remove(e *Entry) {
 	}
 }
 
+// rank puts the subtables in order of the megaflow lookups that found
+// their entries since the last ranking, most first, so that a lookup
+// reaches the busy masks early (Open vSwitch's dpcls subtable ranking).
+// Subtables without lookups keep their order, after the others. The order
+// never changes an answer: entries that overlap and are valid at the
+// current generation have the same actions.
+func (t *megaflows) rank() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	subs := *t.subtables.Load()
+	hits := make(map[*subtable]uint64, len(subs))
+	for _, st := range subs {
+		var n uint64
+		st.m.each(func(e *Entry) { n += e.lookups.Swap(0) })
+		hits[st] = n
+	}
+	byHits := func(a, b *subtable) int { return cmp.Compare(hits[b], hits[a]) }
+	if slices.IsSortedFunc(subs, byHits) {
+		return
+	}
+	next := slices.Clone(subs)
+	slices.SortStableFunc(next, byHits)
+	t.subtables.Store(&next)
+}
+
 // each calls fn for every entry.
 func (t *megaflows) each(fn func(*Entry)) {
 	for _, st := range *t.subtables.Load() {
@@ -173,22 +278,48 @@ func (t *megaflows) each(fn func(*Entry)) {
 	}
 }
 
-// cmap is an open-addressing hash table with lock-free readers. Each slot
-// holds a hash and an entry, stored with atomics; a reader checks the hash
-// in the slot (no pointer chase for a miss) and then the entry's key, which
-// is the only proof of a match, so a reader racing a writer can at worst
-// miss an entry being moved (and translate the packet again), never take a
-// wrong one. Writers are serialized by the caller. Deleted slots become
-// tombstones; growth and rehashing publish a new slot array.
+// cmap is an open-addressing hash table with lock-free readers, probed a
+// bucket of slots (a cache line) at a time. Each slot holds a hash and an
+// entry, stored with atomics; a reader compares the hashes in the bucket
+// (no pointer chase for a miss) and then the entry's key, which is the only
+// proof of a match, so a reader racing a writer can at worst miss an entry
+// being moved (and translate the packet again), never take a wrong one.
+// Writers are serialized by the caller.
+//
+// A key's first bucket is picked by the hash's top bits; a probe moves on
+// to the next bucket only when the bucket is full. Slots of a bucket are
+// filled in order and deleted slots become tombstones, never empty again,
+// so a bucket's empty slots are at its end and one look at its last slot
+// tells whether the probe is over: a lookup that misses takes one
+// predictable branch per bucket instead of one per slot. Growth and
+// rehashing publish a new table, which also drops the tombstones.
 type cmap struct {
-	slots atomic.Pointer[[]slot]
-	n     int // live entries
-	used  int // live entries + tombstones
+	tab  atomic.Pointer[slotTable]
+	n    int // live entries
+	used int // live entries + tombstones
 }
 
-type slot struct {
-	hash atomic.Uint64 // 0 empty, 1 tombstone, else the entry's hash
-	e    atomic.Pointer[Entry]
+// bucketSlots is the number of slots in a bucket: 4 slots of 16 bytes fill
+// a cache line.
+const bucketSlots = 4
+
+// bucket is a cache line of slots: the hashes, then the entries. A hash
+// is 0 (empty), 1 (tombstone) or the entry's hash, stored after the entry
+// so that a reader that sees the hash sees its entry (or a later one, which
+// its key check rejects).
+type bucket struct {
+	hash [bucketSlots]atomic.Uint64
+	e    [bucketSlots]atomic.Pointer[Entry]
+}
+
+// slotTable is a cmap's slots, published whole.
+type slotTable struct {
+	// shift is 64 - log2(len(buckets)): hash >> shift is the first
+	// bucket. Probes mask it to 63 and the result to the table (64, for
+	// one bucket, becomes 0 and the mask makes any hash bucket 0), which
+	// spares the code Go needs for shifts of 64 and more.
+	shift   uint8
+	buckets []bucket
 }
 
 const (
@@ -204,104 +335,111 @@ func fixHash(h uint64) uint64 {
 	return h
 }
 
-func (m *cmap) init() {
-	s := make([]slot, 16)
-	m.slots.Store(&s)
+func newSlotTable(buckets int) *slotTable {
+	return &slotTable{shift: uint8(64 - bits.TrailingZeros(uint(buckets))), buckets: make([]bucket, buckets)}
 }
+
+func (m *cmap) init() { m.tab.Store(newSlotTable(1)) }
 
 // find returns the entry with hash h whose key satisfies match.
 func (m *cmap) find(h uint64, match func(*Entry) bool) *Entry {
-	h = fixHash(h)
-	s := *m.slots.Load()
-	mask := uint64(len(s) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		sh := s[i].hash.Load()
-		if sh == slotEmpty {
-			return nil
-		}
-		if sh == h {
-			if e := s[i].e.Load(); e != nil && match(e) {
-				return e
+	tab := m.tab.Load()
+	sig := fixHash(h)
+	mask := uint64(len(tab.buckets) - 1)
+	for i := (h >> (tab.shift & 63)) & mask; ; i = (i + 1) & mask {
+		b := &tab.buckets[i]
+		for j := range b.hash {
+			if b.hash[j].Load() == sig {
+				if e := b.e[j].Load(); e != nil && match(e) {
+					return e
+				}
 			}
+		}
+		if b.hash[bucketSlots-1].Load() == slotEmpty {
+			return nil
 		}
 	}
 }
 
 func (m *cmap) insert(h uint64, e *Entry) {
-	s := *m.slots.Load()
-	if 4*(m.used+1) > 3*len(s) {
-		s = m.rehash(s)
+	tab := m.tab.Load()
+	if 2*(m.used+1) > bucketSlots*len(tab.buckets) {
+		tab = m.rehash(tab)
 	}
-	h = fixHash(h)
-	mask := uint64(len(s) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		sh := s[i].hash.Load()
-		if sh == slotEmpty || sh == slotTombstone {
-			if sh == slotEmpty {
-				m.used++
+	if put(tab, h, e) {
+		m.used++
+	}
+	m.n++
+}
+
+// put stores e with hash h in the first free slot (empty or tombstone) of
+// its probe and reports whether it took an empty one. There must be one.
+func put(tab *slotTable, h uint64, e *Entry) (tookEmpty bool) {
+	sig := fixHash(h)
+	mask := uint64(len(tab.buckets) - 1)
+	for i := (h >> (tab.shift & 63)) & mask; ; i = (i + 1) & mask {
+		b := &tab.buckets[i]
+		for j := range b.hash {
+			if sh := b.hash[j].Load(); sh == slotEmpty || sh == slotTombstone {
+				b.e[j].Store(e)
+				b.hash[j].Store(sig)
+				return sh == slotEmpty
 			}
-			// Entry first, then hash: a reader that sees the hash sees
-			// this entry (or a later one, which its key check rejects).
-			s[i].e.Store(e)
-			s[i].hash.Store(h)
-			m.n++
-			return
 		}
 	}
 }
 
-// rehash builds a slot array sized for the live entries, without
-// tombstones, and publishes it.
-func (m *cmap) rehash(old []slot) []slot {
-	size := 16
-	for 4*(m.n+1) > 2*size {
-		size *= 2
+// rehash builds a table sized for the live entries and one more, without
+// tombstones, at most a quarter full, and publishes it.
+func (m *cmap) rehash(old *slotTable) *slotTable {
+	n := 1
+	for bucketSlots*n < 4*(m.n+1) {
+		n *= 2
 	}
-	s := make([]slot, size)
-	mask := uint64(size - 1)
-	for j := range old {
-		h := old[j].hash.Load()
-		if h <= slotTombstone {
-			continue
-		}
-		for i := h & mask; ; i = (i + 1) & mask {
-			if s[i].hash.Load() == slotEmpty {
-				s[i].e.Store(old[j].e.Load())
-				s[i].hash.Store(h)
-				break
+	tab := newSlotTable(n)
+	for i := range old.buckets {
+		b := &old.buckets[i]
+		for j := range b.hash {
+			if h := b.hash[j].Load(); h > slotTombstone {
+				put(tab, h, b.e[j].Load())
 			}
 		}
 	}
 	m.used = m.n
-	m.slots.Store(&s)
-	return s
+	m.tab.Store(tab)
+	return tab
 }
 
 // remove takes e out of the table.
 func (m *cmap) remove(h uint64, e *Entry) bool {
-	h = fixHash(h)
-	s := *m.slots.Load()
-	mask := uint64(len(s) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		sh := s[i].hash.Load()
-		if sh == slotEmpty {
-			return false
+	tab := m.tab.Load()
+	sig := fixHash(h)
+	mask := uint64(len(tab.buckets) - 1)
+	for i := (h >> (tab.shift & 63)) & mask; ; i = (i + 1) & mask {
+		b := &tab.buckets[i]
+		for j := range b.hash {
+			if b.hash[j].Load() == sig && b.e[j].Load() == e {
+				b.hash[j].Store(slotTombstone)
+				b.e[j].Store(nil)
+				m.n--
+				return true
+			}
 		}
-		if sh == h && s[i].e.Load() == e {
-			s[i].hash.Store(slotTombstone)
-			s[i].e.Store(nil)
-			m.n--
-			return true
+		if b.hash[bucketSlots-1].Load() == slotEmpty {
+			return false
 		}
 	}
 }
 
 func (m *cmap) each(fn func(*Entry)) {
-	s := *m.slots.Load()
-	for i := range s {
-		if s[i].hash.Load() > slotTombstone {
-			if e := s[i].e.Load(); e != nil {
-				fn(e)
+	tab := m.tab.Load()
+	for i := range tab.buckets {
+		b := &tab.buckets[i]
+		for j := range b.hash {
+			if b.hash[j].Load() > slotTombstone {
+				if e := b.e[j].Load(); e != nil {
+					fn(e)
+				}
 			}
 		}
 	}

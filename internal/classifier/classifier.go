@@ -238,7 +238,7 @@ func (c *Classifier) publish(v uint64) {
 func (c *Classifier) insert(r *flow.Rule, v uint64) {
 	st := c.byMask[r.Match.Mask]
 	if st == nil {
-		st = newSubtable(&r.Match.Mask)
+		st = newSubtable(&r.Match.Mask, c.seed)
 		st.pos = len(c.subtables)
 		c.byMask[r.Match.Mask] = st
 		c.subtables = append(c.subtables, st)

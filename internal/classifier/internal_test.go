@@ -140,7 +140,7 @@ func TestHashSet(t *testing.T) {
 func TestHashStructuredKeys(t *testing.T) {
 	m := flow.Mask{InPort: ^uint32(0), NwSrc: ^uint32(0), NwDst: ^uint32(0), EthType: 0xffff}
 	m.VLANs[0].TPID = 0xffff
-	st := newSubtable(&m)
+	st := newSubtable(&m, 6789)
 	var hs [numStages]uint64
 	seen := map[uint64]flow.Key{}
 	slots := map[uint64]int{}

@@ -87,8 +87,9 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 	h := seed
 	for j := range ref.checks {
 		sg := &ref.stages[j]
-		for _, w := range sg.words {
-			h = mix(h, kw[w.idx]&w.m)
+		for i := range sg.words {
+			w := &sg.words[i]
+			h = mix(h, w, kw[w.idx]&w.m)
 		}
 		hv := setValue(h)
 		if sg.set == nil && sg.one == hv || sg.set != nil && hasHash(sg.set, sg.shift, hv) {
@@ -99,8 +100,9 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 		}
 		return nil
 	}
-	for _, w := range ref.last {
-		h = mix(h, kw[w.idx]&w.m)
+	for i := range ref.last {
+		w := &ref.last[i]
+		h = mix(h, w, kw[w.idx]&w.m)
 	}
 	if wc != nil {
 		orInto(wc, ref.all)

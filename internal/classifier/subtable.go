@@ -73,7 +73,9 @@ type subtable struct {
 	pos   int // index in Classifier.subtables
 }
 
-func newSubtable(m *flow.Mask) *subtable {
+// newSubtable returns an empty subtable for mask m whose words hash with
+// multipliers drawn from seed.
+func newSubtable(m *flow.Mask, seed uint64) *subtable {
 	st := &subtable{mask: *m}
 	mw := m.Words()
 	for i := range stageMasks {
@@ -81,7 +83,8 @@ func newSubtable(m *flow.Mask) *subtable {
 		n := len(st.words)
 		for j, w := range mw {
 			if x := w & sw[j]; x != 0 {
-				st.words = append(st.words, wordMask{uint32(j), x})
+				seed += 0x9e3779b97f4a7c15
+				st.words = append(st.words, wordMask{idx: uint32(j), m: x, mul: splitmix(seed) | 1})
 			}
 		}
 		if len(st.words) > n {
@@ -101,6 +104,13 @@ func newSubtable(m *flow.Mask) *subtable {
 	}
 	st.table = newNodeTable(0)
 	return st
+}
+
+// splitmix is splitmix64's output function.
+func splitmix(z uint64) uint64 {
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 // merged returns ws with the entries for each key word combined, in word
@@ -153,7 +163,7 @@ func (st *subtable) hashes(seed uint64, kw *[flow.KeyWords]uint64, hs *[numStage
 	start := 0
 	for i := range st.nstages {
 		for _, w := range st.words[start:st.ends[i]] {
-			h = mix(h, kw[w.idx]&w.m)
+			h = mix(h, &w, kw[w.idx]&w.m)
 		}
 		start = int(st.ends[i])
 		hs[i] = h

@@ -7,25 +7,30 @@ import (
 	"github.com/dvs-project/dvs/internal/flow"
 )
 
-// mix folds key word w into hash h. The 128-bit product spreads every bit
-// of h^w over both halves, and folding them together leaves no difference
-// that a later word could cancel by flipping a bit or two, so keys collide
-// only by chance. The tables are indexed by the hash's top bits (see
-// shiftFor).
-func mix(h, w uint64) uint64 {
-	hi, lo := bits.Mul64(h^w, 0x9fb21c651e98df25)
-	return hi ^ lo
+// mix adds key word x (already masked) to hash h, with w's multiplier.
+// A word's high half is folded into its low half first, so that every bit
+// of it reaches the product's top bits, which index the tables (see
+// shiftFor). The products of a key's words do not depend on one another,
+// so the processor computes them side by side; only the additions chain.
+// With the multipliers drawn at random for each classifier this is the
+// multiply-shift hash family: keys collide only by chance.
+func mix(h uint64, w *wordMask, x uint64) uint64 {
+	return h + (x^x>>32)*w.mul
 }
 
 // shiftFor returns the shift that takes a hash to the first slot of its
 // probe in a table of n slots, a power of two: the slot is the hash's top
-// bits. Snapshots carry it precomputed.
+// bits. Snapshots carry it precomputed. Tables have at least minSlots
+// slots, so the shift is below 64, and lookups say so (shift & 63): the
+// compiler then leaves out the code for larger shifts, which Go defines.
 func shiftFor(n int) uint8 { return uint8(bits.LeadingZeros64(uint64(n - 1))) }
 
-// wordMask is one word of a mask: the index of the key word and its bits.
+// wordMask is one word of a mask: the index of the key word and its bits,
+// and in the lists a subtable hashes with, the word's multiplier (odd).
 type wordMask struct {
 	idx uint32
 	m   uint64
+	mul uint64
 }
 
 // orInto sets in wc every bit that ws examines.
@@ -104,7 +109,7 @@ var deadNode = &node{}
 // nil.
 func findNode(slots []atomic.Pointer[node], shift uint8, h uint64, kw *[flow.KeyWords]uint64, words []wordMask) *node {
 	mask := uint64(len(slots) - 1)
-	for i := h >> shift; ; i = (i + 1) & mask {
+	for i := h >> (shift & 63); ; i = (i + 1) & mask {
 		n := slots[i].Load()
 		if n == nil {
 			return nil
@@ -207,7 +212,7 @@ func setValue(h uint64) uint64 { return h | 2 }
 // from setValue.
 func hasHash(slots []atomic.Uint64, shift uint8, h uint64) bool {
 	mask := uint64(len(slots) - 1)
-	for i := h >> shift; ; i = (i + 1) & mask {
+	for i := h >> (shift & 63); ; i = (i + 1) & mask {
 		switch slots[i].Load() {
 		case h:
 			return true

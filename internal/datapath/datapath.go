@@ -278,11 +278,15 @@ type Worker struct {
 	mono, monoAt int64
 }
 
-// txStage is the packets waiting to be written to one port.
+// txStage is the packets waiting to be written to one port: copies in the
+// stage's own buffers, and packets of the batch being processed whose last
+// action was the output (kept, not copied; the batch is written before
+// Process returns them).
 type txStage struct {
 	port *DPPort
 	pkts []*packet.Packet // len = staged count; cap = BatchSize
-	bufs []*packet.Packet // preallocated buffers
+	bufs []*packet.Packet // preallocated buffers for copies
+	nbuf int              // bufs in use
 	max  int              // the largest frame a buffer holds
 }
 
@@ -315,7 +319,7 @@ func (w *Worker) refreshTable() {
 			}
 		}
 		stage[i].port = p
-		stage[i].pkts = stage[i].bufs[:0]
+		stage[i].pkts = make([]*packet.Packet, 0, packet.BatchSize)
 		stage[i].max = stage[i].bufs[0].Cap()
 	}
 	w.stage = stage
@@ -323,7 +327,10 @@ func (w *Worker) refreshTable() {
 
 // Process runs a batch of packets received on port inPort through the
 // caches and actions, then writes what they output. It borrows pkts, which
-// may be longer than BatchSize (it works through them in batches).
+// may be longer than BatchSize (it works through them in batches), and
+// leaves them changed: actions rewrite packets in place, and a packet whose
+// last action is an output goes to the port's Write itself, which may push
+// an encapsulation in front of it.
 //
 // Each batch goes in stages: parse every packet, then hash and look up
 // every key, then run every packet's actions. Besides keeping each loop
@@ -386,7 +393,10 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 		if kp := w.d.kernel.Load(); kp != nil && e.L2Only() && len(e.Actions) == 1 {
 			w.offload(*kp, inPort, &keys[i], e)
 		}
-		if r := action.Execute(p, e.Actions, w); r != action.DropNone {
+		// The commonest list, one output, skips the interpreter.
+		if acts := e.Actions; len(acts) == 1 && acts[0].Kind == action.Output {
+			w.Output(acts[0].Port, p, true)
+		} else if r := action.Execute(p, acts, w); r != action.DropNone {
 			w.d.drops[r].Add(1)
 		}
 		ents[i] = nil
@@ -454,8 +464,9 @@ func (d *Datapath) SetMTU(no uint32, mtu int) {
 	}
 }
 
-// Output implements action.Outputter: it stages a copy of p for port no.
-func (w *Worker) Output(no uint32, p *packet.Packet) {
+// Output implements action.Outputter: it stages p for port no, a copy
+// unless the output is p's last action.
+func (w *Worker) Output(no uint32, p *packet.Packet, last bool) {
 	i, ok := w.table.index(no)
 	if !ok {
 		return
@@ -475,10 +486,24 @@ func (w *Worker) Output(no uint32, p *packet.Packet) {
 	if len(s.pkts) == cap(s.pkts) {
 		w.flushStage(s)
 	}
-	b := s.bufs[len(s.pkts)]
+	// A packet no action touches any more is written as it is, if it has
+	// the headroom a port's Write may push an encapsulation into.
+	if last && p.Headroom() >= keepHeadroom {
+		s.pkts = append(s.pkts, p)
+		return
+	}
+	b := s.bufs[s.nbuf]
+	s.nbuf++
 	b.CopyFrom(p)
-	s.pkts = s.pkts[:len(s.pkts)+1]
+	s.pkts = append(s.pkts, b)
 }
+
+// keepHeadroom is the headroom a packet needs to be written as it is
+// rather than copied: the most a port's Write pushes in front of a frame
+// (a tunnel's 8-byte header), with room to spare. Frames read into the
+// ports' own buffers have packet.Headroom; frames in an AF_PACKET ring
+// have the ring's frame header in front, a little less.
+const keepHeadroom = 64
 
 // writeLarge writes an offloaded packet to dp, segmenting it in software
 // when the port cannot take offloaded packets.
@@ -571,7 +596,8 @@ func (w *Worker) Flush() {
 
 func (w *Worker) flushStage(s *txStage) {
 	w.write(s.port, s.pkts)
-	s.pkts = s.bufs[:0]
+	clear(s.pkts) // drop the batch's packets
+	s.pkts, s.nbuf = s.pkts[:0], 0
 }
 
 func (w *Worker) write(dp *DPPort, pkts []*packet.Packet) {

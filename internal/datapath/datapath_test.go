@@ -228,3 +228,78 @@ func TestHostileFramesDroppedByReason(t *testing.T) {
 		t.Errorf("port 2 got %d frames, want only the good one", len(sent))
 	}
 }
+
+// ptrPort records the packets Write was given and their frames.
+type ptrPort struct {
+	porttest.Port
+	pkts   []*packet.Packet
+	frames [][]byte
+}
+
+func (p *ptrPort) Write(pkts []*packet.Packet) (int, error) {
+	for _, pk := range pkts {
+		p.pkts = append(p.pkts, pk)
+		p.frames = append(p.frames, append([]byte(nil), pk.Data()...))
+	}
+	return len(pkts), nil
+}
+
+// TestLastOutputSendsPacketItself checks that an output followed by a
+// rewrite and another output sends a copy first (unchanged by the rewrite)
+// and the packet itself last, and that a packet without the headroom a port
+// may need is copied even on its last output.
+func TestLastOutputSendsPacketItself(t *testing.T) {
+	p := pipeline.New(pipeline.Config{})
+	r, err := flowtext.ParseRule("priority=10,in_port=1,udp,actions=output:2,mod_nw_dst:203.0.113.5,output:3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AddRule(r); err != nil {
+		t.Fatal(err)
+	}
+	d := datapath.New(cache.New(p, cache.Config{}))
+	out := map[uint32]*ptrPort{2: {}, 3: {}}
+	for no := uint32(1); no <= 3; no++ {
+		var pt datapath.Port = porttest.New("p1")
+		if no != 1 {
+			pt = out[no]
+		}
+		if _, err := d.Attach(no, pt); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.SetPort(pipeline.Port{No: no, Up: true, Name: "p" + string(rune('0'+no))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := d.NewWorker()
+	f := testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1000, 2000)
+	want3 := testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Src4: netip.MustParseAddr("198.51.100.1"),
+		Dst4: netip.MustParseAddr("203.0.113.5"), Proto: 17, SrcPort: 1000, DstPort: 2000, Payload: 18}.Bytes()
+
+	full := packet.FromBytes(f)
+	// Frames in borrowed memory (as in a receive ring) with 64 bytes in
+	// front, and with none.
+	ring := packet.New(len(f))
+	ring.Alias(append(make([]byte, 64), f...), 64, 64+len(f))
+	bare := packet.New(len(f))
+	bare.Alias(append([]byte(nil), f...), 0, len(f))
+	w.Process(1, []*packet.Packet{full, ring, bare})
+
+	for i, in := range []*packet.Packet{full, ring, bare} {
+		if got := out[2].frames[i]; !bytes.Equal(got, f) {
+			t.Errorf("packet %d: port 2 got %x, want the frame before the rewrite %x", i, got, f)
+		}
+		if out[2].pkts[i] == in {
+			t.Errorf("packet %d: port 2 was given the packet itself, which a later action rewrites", i)
+		}
+		if got := out[3].frames[i]; !bytes.Equal(got, want3) {
+			t.Errorf("packet %d: port 3 got %x, want %x", i, got, want3)
+		}
+	}
+	if out[3].pkts[0] != full || out[3].pkts[1] != ring {
+		t.Errorf("port 3 was given a copy of a packet whose last action was the output")
+	}
+	if out[3].pkts[2] == bare {
+		t.Errorf("port 3 was given a packet without headroom instead of a copy")
+	}
+}

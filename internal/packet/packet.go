@@ -88,6 +88,10 @@ func (p *Packet) Data() []byte { return p.buf[p.start:p.end] }
 // Len returns the frame length.
 func (p *Packet) Len() int { return p.end - p.start }
 
+// Headroom returns the number of bytes in front of the frame, which Insert
+// can open up.
+func (p *Packet) Headroom() int { return p.start }
+
 // RecvBuf returns the part of the packet's own buffer after the headroom,
 // for a port to receive a frame into; SetFrame then records how much it
 // wrote.
