@@ -286,17 +286,19 @@ func lastReply(p *pinger) time.Time {
 	return last
 }
 
-// TestBondPort adds a bond by hand (`dvs port add --type bond`) between
-// host a and a Linux bridge that host z hangs off: a reaches z, the port
-// shows its members, and the bond survives an agent restart.
-func TestBondPort(t *testing.T) {
-	tp := newTopo(t)
-	a := tp.host("a", "198.51.100.1/24")
+// bondTopo is host a on bridge br0 of a running agent, and two links
+// (their switch sides returned, with a's) into a Linux bridge in namespace phy that host z
+// (198.51.100.9) hangs off: the members of a bond the test adds. noIPv6
+// keeps IPv6 chatter off phy.
+func bondTopo(t *testing.T, noIPv6 bool) (tp *topo, member []string, a string) {
+	tp = newTopo(t)
+	a = tp.host("a", "198.51.100.1/24")
 	phy := tp.bareNS("phy")
-	tp.nsx(phy, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	if noIPv6 {
+		tp.nsx(phy, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	}
 	tp.nsx(phy, "ip", "link", "add", "br0", "type", "bridge")
 	tp.nsx(phy, "ip", "link", "set", "br0", "up")
-	var member []string
 	for i := range 2 {
 		e1, e2 := tp.link(tp.sw, phy, fmt.Sprintf("m%d", i+1))
 		tp.nsx(phy, "ip", "link", "set", e2, "master", "br0")
@@ -307,6 +309,14 @@ func TestBondPort(t *testing.T) {
 	tp.startAgent()
 	tp.dvs("bridge", "add", "br0")
 	tp.dvs("port", "add", "br0", a)
+	return tp, member, a
+}
+
+// TestBondPort adds a bond by hand (`dvs port add --type bond`) between
+// host a and a Linux bridge that host z hangs off: a reaches z, the port
+// shows its members, and the bond survives an agent restart.
+func TestBondPort(t *testing.T) {
+	tp, member, a := bondTopo(t, true)
 	for _, c := range []struct {
 		args []string
 		want string
@@ -345,22 +355,7 @@ func TestBondPort(t *testing.T) {
 // member as a plain afpacket port (logged; it fails only below 10 Mbit/s).
 // Run: go test ./test/e2e -run TestBondThroughput -v
 func TestBondThroughput(t *testing.T) {
-	tp := newTopo(t)
-	a := tp.host("a", "198.51.100.1/24")
-	phy := tp.bareNS("phy")
-	tp.nsx(phy, "ip", "link", "add", "br0", "type", "bridge")
-	tp.nsx(phy, "ip", "link", "set", "br0", "up")
-	var member []string
-	for i := range 2 {
-		e1, e2 := tp.link(tp.sw, phy, fmt.Sprintf("m%d", i+1))
-		tp.nsx(phy, "ip", "link", "set", e2, "master", "br0")
-		member = append(member, e1)
-	}
-	z := tp.hostOn(phy, "z", "198.51.100.9/24")
-	tp.nsx(phy, "ip", "link", "set", z, "master", "br0")
-	tp.startAgent()
-	tp.dvs("bridge", "add", "br0")
-	tp.dvs("port", "add", "br0", a)
+	tp, member, _ := bondTopo(t, false)
 	tp.dvs("port", "add", "br0", "bond0", "--type", "bond", "--members", member[0]+","+member[1])
 	mustPingBr(tp, "br0", "a", "198.51.100.9")
 	bond := tp.iperf("a", "z", "198.51.100.9", 3)
