@@ -62,6 +62,12 @@ func (m *Match) Validate() error {
 			nz |= 1 << i
 		}
 	}
+	return m.validate(nz)
+}
+
+// validate is Validate looking only at the members in the key words of
+// the set nz (bit i for word i).
+func (m *Match) validate(nz uint32) error {
 	words := sharingWords()
 	for i, group := range sharing() {
 		if words[i]&nz == 0 {

@@ -8,41 +8,7 @@ import (
 
 // validateAll is Validate without skipping zero mask words: every group is
 // checked.
-func (m *Match) validateAll() error {
-	for _, group := range sharing() {
-		f := group[0]
-		member := memberBits(&m.Mask, f)
-		if member == 0 {
-			continue
-		}
-		var covered uint64
-		var firstBad *Field
-		for _, o := range group {
-			bits := o.memberMask() & member
-			if bits == 0 {
-				continue
-			}
-			if !m.prereqsMet(o) || (!o.Maskable && bits != o.memberMask()) {
-				if firstBad == nil {
-					firstBad = o
-				}
-				continue
-			}
-			covered |= bits
-		}
-		if covered != member {
-			switch {
-			case firstBad == nil:
-				return fmt.Errorf("bits of %s match nothing", f.Name)
-			case !m.prereqsMet(firstBad):
-				return m.checkPrereq(firstBad)
-			default:
-				return fmt.Errorf("field %s cannot be masked", firstBad.Name)
-			}
-		}
-	}
-	return nil
-}
+func (m *Match) validateAll() error { return m.validate(^uint32(0)) }
 
 // TestValidateSkipsOnlyZeroWords: Validate (which skips members in zero
 // mask words) decides as checking every member does, on random matches

@@ -37,13 +37,6 @@ type peerStatus struct {
 	Connected bool      `json:"connected"`
 }
 
-// published is what a manager last wrote of one host.
-type published struct {
-	acked     int64
-	heartbeat time.Time
-	connected bool
-}
-
 // isStatusKey reports whether a store key is a published host status.
 func isStatusKey(k string) bool { return strings.HasPrefix(k, statusPrefix) }
 
@@ -73,7 +66,7 @@ func (m *Manager) takeStatus(kv store.KV) {
 func (m *Manager) publishStatus(ctx context.Context) {
 	t := time.NewTicker(statusInterval)
 	defer t.Stop()
-	last := map[string]published{}
+	last := map[string]peerStatus{} // what this manager last wrote of each host
 	for {
 		select {
 		case <-ctx.Done():
@@ -81,22 +74,22 @@ func (m *Manager) publishStatus(ctx context.Context) {
 		case <-t.C:
 		}
 		var ops []store.Op
-		next := map[string]published{}
+		next := map[string]peerStatus{}
 		m.hmu.Lock()
 		for _, name := range slices.Sorted(maps.Keys(m.rt)) {
 			r := m.rt[name]
 			if r.lastHeartbeat.IsZero() {
 				continue
 			}
-			p := published{acked: r.acked, heartbeat: r.lastHeartbeat, connected: r.watcher != nil}
+			p := peerStatus{Acked: r.acked, Heartbeat: r.lastHeartbeat, Connected: r.watcher != nil}
 			old, had := last[name]
-			if had && old.acked == p.acked && old.connected == p.connected && p.heartbeat.Sub(old.heartbeat) < statusRefresh {
+			if had && old.Acked == p.Acked && old.Connected == p.Connected && p.Heartbeat.Sub(old.Heartbeat) < statusRefresh {
 				continue
 			}
-			if !had && !p.connected {
+			if !had && !p.Connected {
 				continue // not ours (or gone before we published it)
 			}
-			data, _ := json.Marshal(peerStatus{Acked: p.acked, Heartbeat: p.heartbeat, Connected: p.connected})
+			data, _ := json.Marshal(p)
 			ops = append(ops, store.Op{Key: statusPrefix + name, Value: data, Expect: store.AnyRevision})
 			next[name] = p
 		}
