@@ -188,28 +188,15 @@ func managerOverlay(t *testing.T, etcdPair bool) {
 		}
 	})
 
-	vms := []struct{ name, host, group, ip, mac string }{
+	vms := []vmSpec{
 		{"a1", "h1", "web", "198.51.100.1", "02:00:00:00:11:01"},
 		{"b1", "h1", "db", "198.51.100.3", "02:00:00:00:12:01"},
 		{"a2", "h2", "web", "198.51.100.2", "02:00:00:00:11:02"},
 		{"b2", "h2", "db", "198.51.100.4", "02:00:00:00:12:02"},
 	}
-	yaml := managerNetYAML
-	for _, vm := range vms {
-		sw := tp.sw
-		if vm.host == "h2" {
-			sw = sw2.ns
-		}
-		ifc := tp.hostOn(sw, vm.name, vm.ip+"/24")
-		// The VM's MTU is the switch's (1450 by default): the
-		// encapsulated frame must fit the underlay's 1500.
-		tp.nsx(tp.ns(vm.name), "ip", "link", "set", "eth0", "address", vm.mac, "mtu", "1450")
-		yaml += fmt.Sprintf(portYAML, "vm-"+vm.name, vm.group, vm.mac, vm.host, ifc)
-	}
-	file := filepath.Join(tp.dir, "net.yaml")
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// The VMs' MTU is the switch's (1450 by default): the encapsulated
+	// frame must fit the underlay's 1500.
+	file, _ := tp.bindVMs(managerNetYAML, vms, map[string]string{"h1": tp.sw, "h2": sw2.ns}, "1450", false)
 
 	tp.startManagedBy(mgrs, 0, "h1", "203.0.113.1")
 	sw2.startManagedBy(mgrs, 1, "h2", "203.0.113.2")
@@ -288,6 +275,36 @@ func managerOverlay(t *testing.T, etcdPair bool) {
 	mustPingOV(tp, "a1", "198.51.100.2")
 }
 
+// vmSpec is a "VM" of a multi-host test: a namespace behind a veth into
+// its host's switch namespace, bound to a Port of a port group.
+type vmSpec struct{ name, host, group, ip, mac string }
+
+// bindVMs creates the VMs, each on a veth into the switch namespace
+// swOf[host] with its address and MAC (and MTU, unless ""; IPv6 off if
+// noIPv6), and writes base followed by their Port documents to
+// <dir>/net.yaml. It returns the file and what it holds.
+func (tp *topo) bindVMs(base string, vms []vmSpec, swOf map[string]string, mtu string, noIPv6 bool) (file, yaml string) {
+	tp.t.Helper()
+	yaml = base
+	for _, vm := range vms {
+		ifc := tp.hostOn(swOf[vm.host], vm.name, vm.ip+"/24")
+		if noIPv6 {
+			tp.nsx(tp.ns(vm.name), "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+		}
+		args := []string{"ip", "link", "set", "eth0", "address", vm.mac}
+		if mtu != "" {
+			args = append(args, "mtu", mtu)
+		}
+		tp.nsx(tp.ns(vm.name), args...)
+		yaml += fmt.Sprintf(portYAML, "vm-"+vm.name, vm.group, vm.mac, vm.host, ifc)
+	}
+	file = filepath.Join(tp.dir, "net.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		tp.t.Fatal(err)
+	}
+	return file, yaml
+}
+
 // managerSet is one manager, or a pair sharing an etcd.
 type managerSet []*managerProc
 
@@ -345,19 +362,8 @@ func (a *agent) startManagedBy(ms managerSet, i int, host, tunnelIP string) {
 	a.startAgent("--manager", ms.urls(i), "--token-file", ms[0].tokenFile(), "--host", host, "--tunnel-ip", tunnelIP)
 }
 
-// mustPingOV is mustPing for the manager's switch "ov" on two agents.
+// mustPingOV is mustPing for the manager's switch "ov" on several agents.
 func mustPingOV(tp *topo, host, addr string) {
 	tp.t.Helper()
-	for i := 0; i < 5; i++ {
-		if tp.ping(host, addr) {
-			return
-		}
-	}
-	var dump strings.Builder
-	for _, a := range append([]*agent{tp.agent}, tp.others...) {
-		out, _ := a.dvsErr("flow", "dump", "ov", "--stats")
-		ports, _ := a.dvsErr("port", "list", "ov")
-		fmt.Fprintf(&dump, "agent %s:\n%s\n%s\nlog:\n%s\n", a.ns, ports, out, a.logs)
-	}
-	tp.t.Fatalf("%s cannot ping %s\n%s", host, addr, dump.String())
+	mustPingBr(tp, "ov", host, addr)
 }

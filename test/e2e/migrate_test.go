@@ -130,23 +130,13 @@ func migrateVM(t *testing.T, etcdPair bool) {
 	}
 
 	swOf := map[string]string{"h1": tp.sw, "h2": sw2.ns, "h3": sw3.ns}
-	vms := []struct{ name, host, group, ip, mac string }{
+	vms := []vmSpec{
 		{"m", "h1", "web", "198.51.100.1", "02:00:00:00:21:01"},
 		{"p", "h3", "web", "198.51.100.3", "02:00:00:00:21:03"},
 		{"x1", "h1", "db", "198.51.100.11", "02:00:00:00:22:01"},
 		{"x2", "h2", "db", "198.51.100.12", "02:00:00:00:22:02"},
 	}
-	yaml := managerNetYAML
-	for _, vm := range vms {
-		ifc := tp.hostOn(swOf[vm.host], vm.name, vm.ip+"/24")
-		tp.nsx(tp.ns(vm.name), "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-		tp.nsx(tp.ns(vm.name), "ip", "link", "set", "eth0", "address", vm.mac)
-		yaml += fmt.Sprintf(portYAML, "vm-"+vm.name, vm.group, vm.mac, vm.host, ifc)
-	}
-	file := filepath.Join(tp.dir, "net.yaml")
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file, yaml := tp.bindVMs(managerNetYAML, vms, swOf, "", true)
 	tp.startManagedBy(mgrs, 0, "h1", "203.0.113.1")
 	sw2.startManagedBy(mgrs, 1, "h2", "203.0.113.2")
 	sw3.startManagedBy(mgrs, 0, "h3", "203.0.113.3")

@@ -40,7 +40,8 @@ func (a *agent) bond(br, port string) bondState {
 	return s
 }
 
-// mustPingBr is mustPing for bridge br of several agents.
+// mustPingBr is mustPing for bridge br of several agents; failing, it
+// shows each agent's ports, flows, MACs and log.
 func mustPingBr(tp *topo, br, host, addr string) {
 	tp.t.Helper()
 	for i := 0; i < 5; i++ {
@@ -51,8 +52,9 @@ func mustPingBr(tp *topo, br, host, addr string) {
 	var dump strings.Builder
 	for _, a := range append([]*agent{tp.agent}, tp.others...) {
 		ports, _ := a.dvsErr("port", "list", br)
+		flows, _ := a.dvsErr("flow", "dump", br, "--stats")
 		macs, _ := a.dvsErr("mac", "show", br)
-		fmt.Fprintf(&dump, "agent %s:\n%s\n%s\nlog:\n%s\n", a.ns, ports, macs, a.logs)
+		fmt.Fprintf(&dump, "agent %s:\n%s\n%s\n%s\nlog:\n%s\n", a.ns, ports, flows, macs, a.logs)
 	}
 	tp.t.Fatalf("%s cannot ping %s\n%s", host, addr, dump.String())
 }
@@ -127,23 +129,13 @@ func TestUplinkBond(t *testing.T) {
 		"--uplink", member[2]+","+member[3])
 
 	swOf := map[string]string{"h1": tp.sw, "h2": sw2.ns}
-	vms := []struct{ name, host, group, ip, mac string }{
+	vms := []vmSpec{
 		{"a1", "h1", "web", "198.51.100.1", "02:00:00:00:31:01"},
 		{"b1", "h1", "db", "198.51.100.3", "02:00:00:00:32:01"},
 		{"a2", "h2", "web", "198.51.100.2", "02:00:00:00:31:02"},
 		{"b2", "h2", "db", "198.51.100.4", "02:00:00:00:32:02"},
 	}
-	yaml := fmt.Sprintf(uplinkNetYAML, member[0], member[1], member[2], member[3])
-	for _, vm := range vms {
-		ifc := tp.hostOn(swOf[vm.host], vm.name, vm.ip+"/24")
-		tp.nsx(tp.ns(vm.name), "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-		tp.nsx(tp.ns(vm.name), "ip", "link", "set", "eth0", "address", vm.mac)
-		yaml += fmt.Sprintf(portYAML, "vm-"+vm.name, vm.group, vm.mac, vm.host, ifc)
-	}
-	file := filepath.Join(tp.dir, "net.yaml")
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file, yaml := tp.bindVMs(fmt.Sprintf(uplinkNetYAML, member[0], member[1], member[2], member[3]), vms, swOf, "", true)
 	mgr.dvs("apply", "-f", file)
 	tp.waitBridge("lan", 3) // two VMs and the uplink bond
 	sw2.waitBridge("lan", 3)
