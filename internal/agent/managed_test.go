@@ -222,7 +222,8 @@ func TestAgentHostToken(t *testing.T) {
 	stop()
 
 	stop = restart(m.Token())
-	waitFor(t, "the agent to join", seen)
+	// The manager sees the join before the agent has written the token.
+	waitFor(t, "the agent to join and keep its token", func() bool { return seen() && readTok() != "" })
 	tok := readTok()
 	if st, err := os.Stat(tokFile); err != nil || st.Mode().Perm() != 0o600 || tok == "" {
 		t.Fatalf("host token file: %v, %v", st, err)
