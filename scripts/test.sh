@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite: static checks, unit tests, namespace
 # tests through the real binary (as root), the race detector on the
-# concurrent packages, and, in CI or with FUZZ=1, 45 seconds of fuzzing per
+# concurrent packages, and, in CI or with FUZZ=1, a minute of fuzzing per
 # fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ go test -race -count=1 -timeout 10m ./internal/cache ./internal/pipeline ./inter
     ./internal/feature/meter ./internal/datapath/tunnel
 
 if [ "${CI:-}" = true ] || [ "${FUZZ:-}" = 1 ]; then
-    fuzztime=${FUZZTIME:-45s}
+    fuzztime=${FUZZTIME:-60s}
     for target in "FuzzParse ./internal/packet" "FuzzParseRule ./internal/flowtext" "FuzzParsePacket ./internal/flowtext" \
         "FuzzDecodeMatch ./internal/openflow" "FuzzDecodeInstructions ./internal/openflow" \
         "FuzzDecodeMessage ./internal/openflow" "FuzzDecodeGroupMod ./internal/openflow" \
