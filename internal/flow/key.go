@@ -4,8 +4,8 @@
 package flow
 
 import (
-	"hash/maphash"
 	"math/bits"
+	"math/rand/v2"
 	"unsafe"
 )
 
@@ -266,17 +266,116 @@ func (k *Key) Packet() *PacketWords {
 	return (*PacketWords)(unsafe.Pointer(&k.Words()[PipelineWords]))
 }
 
-// Hash returns a hash of all of k except the pipeline-only words, which are
-// zero for packets entering the switch. It is the exact-match cache hash,
-// the runtime's memory hash (AES rounds where the processor has them): on a
-// 128-byte block it costs about half of what a multiply per word does. Its
-// seed is chosen at random when the process starts, so hashes must not be
-// stored or sent anywhere.
-func (k *Key) Hash() uint64 {
-	return maphash.Bytes(keySeed, unsafe.Slice((*byte)(unsafe.Pointer(k.Packet())), unsafe.Sizeof(PacketWords{})))
+// Equal reports whether p and o are the same words. It compares them all
+// at once, without a call or a branch per word (a hit in a cache compares
+// every word anyway).
+func (p *PacketWords) Equal(o *PacketWords) bool {
+	return (p[0]^o[0])|(p[1]^o[1])|(p[2]^o[2])|(p[3]^o[3])|(p[4]^o[4])|(p[5]^o[5])|(p[6]^o[6])|(p[7]^o[7])|
+		(p[8]^o[8])|(p[9]^o[9])|(p[10]^o[10])|(p[11]^o[11])|(p[12]^o[12])|(p[13]^o[13])|(p[14]^o[14])|(p[15]^o[15]) == 0
 }
 
-var keySeed = maphash.MakeSeed()
+// A compile-time check that PacketWords.Equal reads every word.
+var _ [0]struct{} = [len(PacketWords{}) - 16]struct{}{}
+
+// Hash returns a hash of all of k except the pipeline-only words, which are
+// zero for packets entering the switch. It is the exact-match cache hash: a
+// sum over the packet words of each word, its high half folded into its low
+// half (a product's top bit alone would cancel against another word's, and
+// its low bits see only the word's low bits), times the word's own odd
+// multiplier, then finalized. The products
+// are independent, so the processor overlaps them. A zero word adds
+// nothing, so the words that most packets leave zero (tunnel metadata,
+// IPv6 and ND addresses, ARP hardware addresses) are summed only when one
+// of them is not: for an untunneled IPv4 packet that is one test instead
+// of nine multiplies, and the value is the same either way. The
+// multipliers are drawn at random when the process starts, so hashes must
+// not be stored or sent anywhere.
+func (k *Key) Hash() uint64 {
+	p, m := k.Packet(), &hashMul
+	x := p[hwInPort]
+	h := (x ^ x>>32) * m[hwInPort]
+	x = p[hwNwDst]
+	h += (x ^ x>>32) * m[hwNwDst]
+	x = p[hwEthDst]
+	h += (x ^ x>>32) * m[hwEthDst]
+	x = p[hwEthType]
+	h += (x ^ x>>32) * m[hwEthType]
+	x = p[hwVLAN]
+	h += (x ^ x>>32) * m[hwVLAN]
+	x = p[hwTp]
+	h += (x ^ x>>32) * m[hwTp]
+	x = p[hwNwProto]
+	h += (x ^ x>>32) * m[hwNwProto]
+	if p[hwTunID]|p[hwTunSrc]|p[hwIPv6Src]|p[hwIPv6Src+1]|p[hwIPv6Dst]|p[hwIPv6Dst+1]|
+		p[hwNDTarget]|p[hwNDTarget+1]|p[hwArp] != 0 {
+		h += rareWordsHash(p)
+	}
+	return finalize(h)
+}
+
+// rareWordsHash is Hash's sum over the words most packets leave zero. It is
+// not inlined so that Hash's test of those words does not keep them in
+// registers (or spill them) for the sum. Each word is folded inline rather
+// than by a helper: the compiler schedules an inlined helper's operations
+// after every load, which spills.
+//
+//go:noinline
+func rareWordsHash(p *PacketWords) uint64 {
+	m := &hashMul
+	x := p[hwTunID]
+	h := (x ^ x>>32) * m[hwTunID]
+	x = p[hwTunSrc]
+	h += (x ^ x>>32) * m[hwTunSrc]
+	x = p[hwIPv6Src]
+	h += (x ^ x>>32) * m[hwIPv6Src]
+	x = p[hwIPv6Src+1]
+	h += (x ^ x>>32) * m[hwIPv6Src+1]
+	x = p[hwIPv6Dst]
+	h += (x ^ x>>32) * m[hwIPv6Dst]
+	x = p[hwIPv6Dst+1]
+	h += (x ^ x>>32) * m[hwIPv6Dst+1]
+	x = p[hwNDTarget]
+	h += (x ^ x>>32) * m[hwNDTarget]
+	x = p[hwNDTarget+1]
+	h += (x ^ x>>32) * m[hwNDTarget+1]
+	x = p[hwArp]
+	return h + (x^x>>32)*m[hwArp]
+}
+
+// Indexes in PacketWords of the words Hash reads, named by the first field
+// each holds (the others share the word: EthDst with the start of EthSrc,
+// hwVLAN the outer TCI, the inner tag and the start of ArpSHA, hwArp the
+// rest of ArpSHA and most of ArpTHA, hwTp the ports and TCP flags). The
+// first seven are the words an untunneled IPv4 packet fills.
+const (
+	hwInPort   = int(unsafe.Offsetof(Key{}.InPort))/8 - PipelineWords
+	hwNwDst    = int(unsafe.Offsetof(Key{}.NwDst))/8 - PipelineWords
+	hwEthDst   = int(unsafe.Offsetof(Key{}.EthDst))/8 - PipelineWords
+	hwEthType  = int(unsafe.Offsetof(Key{}.EthType))/8 - PipelineWords
+	hwVLAN     = int(unsafe.Offsetof(Key{}.VLANs)+2)/8 - PipelineWords
+	hwTp       = int(unsafe.Offsetof(Key{}.TpSrc))/8 - PipelineWords
+	hwNwProto  = int(unsafe.Offsetof(Key{}.NwProto))/8 - PipelineWords
+	hwTunID    = int(unsafe.Offsetof(Key{}.TunID))/8 - PipelineWords
+	hwTunSrc   = int(unsafe.Offsetof(Key{}.TunSrc))/8 - PipelineWords
+	hwIPv6Src  = int(unsafe.Offsetof(Key{}.IPv6Src))/8 - PipelineWords
+	hwIPv6Dst  = int(unsafe.Offsetof(Key{}.IPv6Dst))/8 - PipelineWords
+	hwNDTarget = int(unsafe.Offsetof(Key{}.NDTarget))/8 - PipelineWords
+	hwArp      = int(unsafe.Offsetof(Key{}.ArpSHA)+2)/8 - PipelineWords
+)
+
+// hashWords lists the words Hash reads; a test checks that they are every
+// packet word, once.
+var hashWords = [...]int{hwInPort, hwNwDst, hwEthDst, hwEthType, hwVLAN, hwTp, hwNwProto,
+	hwTunID, hwTunSrc, hwIPv6Src, hwIPv6Src + 1, hwIPv6Dst, hwIPv6Dst + 1, hwNDTarget, hwNDTarget + 1, hwArp}
+
+// hashMul holds Hash's multiplier per packet word: odd, drawn at random
+// when the process starts.
+var hashMul = func() (m [KeyWords - PipelineWords]uint64) {
+	for i := range m {
+		m[i] = rand.Uint64() | 1
+	}
+	return m
+}()
 
 // MaskedHasher hashes and compares keys under one mask, looking only at
 // the mask's non-zero words, which it keeps side by side for tables that

@@ -6,13 +6,24 @@ import (
 )
 
 // TestHashSpreads checks the exact-match hash separates keys that differ
-// in one or two bits anywhere in the packet words, top bits included.
+// in one or two bits anywhere in the packet words, top bits included, from
+// a key with every word set and from one with only the words of an
+// untunneled IPv4 packet set (which Hash takes a shorter way for).
 func TestHashSpreads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	var base Key
-	for i := range base.Packet() {
-		base.Packet()[i] = rng.Uint64()
+	var full, ipv4 Key
+	for i := range full.Packet() {
+		full.Packet()[i] = rng.Uint64()
 	}
+	for _, i := range hashWords[:7] {
+		ipv4.Packet()[i] = rng.Uint64()
+	}
+	for name, base := range map[string]Key{"full": full, "ipv4": ipv4} {
+		t.Run(name, func(t *testing.T) { testHashSpreads(t, base) })
+	}
+}
+
+func testHashSpreads(t *testing.T, base Key) {
 	seen := map[uint64]int{}
 	n := 0
 	words := len(base.Packet())
@@ -44,6 +55,41 @@ func TestHashSpreads(t *testing.T) {
 	for h, c := range seen {
 		if c > 6 {
 			t.Errorf("%d of %d one-bit variants share low hash bits %#x", c, n, h)
+		}
+	}
+}
+
+// TestHashIsSumOfAllWords checks that Hash reads every packet word once and
+// that its shortcut for keys whose rarely used words are zero gives what
+// summing every word gives.
+func TestHashIsSumOfAllWords(t *testing.T) {
+	var seen [KeyWords - PipelineWords]int
+	for _, i := range hashWords {
+		seen[i]++
+	}
+	for i, n := range seen {
+		if n != 1 {
+			t.Fatalf("Hash reads packet word %d %d times, want once (hashWords %v)", i, n, hashWords)
+		}
+	}
+	want := func(k *Key) uint64 {
+		var h uint64
+		for i, w := range k.Packet() {
+			h += (w ^ w>>32) * hashMul[i]
+		}
+		return finalize(h)
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	for n := 0; n < 1000; n++ {
+		var k Key
+		for j, i := range hashWords {
+			// Set the rare words in half of the keys, one at a time.
+			if j < 7 || n%2 == 0 && j == 7+n/2%9 {
+				k.Packet()[i] = rng.Uint64()
+			}
+		}
+		if got, want := k.Hash(), want(&k); got != want {
+			t.Fatalf("Hash(%x) = %#x, want the sum over all words %#x", *k.Packet(), got, want)
 		}
 	}
 }
@@ -81,6 +127,31 @@ func TestFieldSetGet(t *testing.T) {
 		f.Set(&k, Value{})
 		if got := f.Get(&k); got != (Value{}) {
 			t.Errorf("%s: Get after Set(0) = %x", f.Name, got)
+		}
+	}
+}
+
+// TestPacketWordsEqual checks Equal against comparing the words one by
+// one, on keys that differ in random sets of words by random bits (words
+// that cancel each other's differences included).
+func TestPacketWordsEqual(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for n := 0; n < 20000; n++ {
+		var a PacketWords
+		for i := range a {
+			a[i] = rng.Uint64() & rng.Uint64()
+		}
+		b := a
+		for i := range b {
+			switch rng.IntN(4) {
+			case 0:
+				b[i] ^= 1 << rng.IntN(64)
+			case 1:
+				b[i] = rng.Uint64() & a[(i+1)%len(a)] // bits another word has
+			}
+		}
+		if got, want := a.Equal(&b), a == b; got != want {
+			t.Fatalf("Equal(%x, %x) = %v, want %v", a, b, got, want)
 		}
 	}
 }
