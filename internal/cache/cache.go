@@ -139,20 +139,48 @@ func (c *Cache) NewWorker() *Worker {
 // Entry.Hit.
 func (w *Worker) Lookup(k *flow.Key, hash uint64) *Entry {
 	gen := w.c.p.Gen()
-	i1 := hash & (emcSize - 1)
-	i2 := (hash >> 32) & (emcSize - 1)
-	if s := &w.emc[i1]; s.hash == hash && s.e != nil && s.key == *k.Packet() {
-		if e := s.e; !e.dead.Load() && e.gen.Load() == gen {
-			w.emcHits++
-			return e
-		}
-	} else if s := &w.emc[i2]; s.hash == hash && s.e != nil && s.key == *k.Packet() {
-		if e := s.e; !e.dead.Load() && e.gen.Load() == gen {
-			w.emcHits++
-			return e
-		}
+	if e := w.emcFind(k, hash, gen); e != nil {
+		return e
 	}
 	return w.slowLookup(k, hash, gen)
+}
+
+// LookupBatch does what Lookup does for each of keys[i] whose ents[i] is
+// nil, setting ents[i] to the entry (the caller marks packets it does not
+// want looked up with a non-nil entry). The entries are valid at the
+// generation current when LookupBatch was called: the batch's packets
+// arrived before it, so none is forwarded by a decision older than a
+// change that completed before it arrived.
+func (w *Worker) LookupBatch(keys []flow.Key, ents []*Entry) {
+	gen := w.c.p.Gen()
+	ents = ents[:len(keys)]
+	for i := range keys {
+		if ents[i] != nil {
+			continue
+		}
+		k := &keys[i]
+		hash := k.Hash()
+		e := w.emcFind(k, hash, gen)
+		if e == nil {
+			e = w.slowLookup(k, hash, gen)
+		}
+		ents[i] = e
+	}
+}
+
+// emcFind returns the exact-match entry for k valid at gen, or nil. Of
+// k's two slots it looks in the first that holds k's hash: two keys with
+// one 64-bit hash are left to slowLookup.
+func (w *Worker) emcFind(k *flow.Key, hash, gen uint64) *Entry {
+	s := &w.emc[hash&(emcSize-1)]
+	if s.hash != hash {
+		s = &w.emc[(hash>>32)&(emcSize-1)]
+	}
+	if e := s.e; s.hash == hash && e != nil && s.key.Equal(k.Packet()) && !e.dead.Load() && e.gen.Load() == gen {
+		w.emcHits++
+		return e
+	}
+	return nil
 }
 
 func (w *Worker) slowLookup(k *flow.Key, hash, gen uint64) *Entry {

@@ -368,11 +368,7 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 			ents[i] = &rejected
 		}
 	}
-	for i := range keys {
-		if ents[i] == nil {
-			ents[i] = w.cw.Lookup(&keys[i], keys[i].Hash())
-		}
-	}
+	w.cw.LookupBatch(keys, ents)
 	var last *cache.Entry
 	var runPkts, runBytes uint64
 	for i, p := range pkts {
