@@ -269,7 +269,6 @@ type Worker struct {
 	d     *Datapath
 	cw    *cache.Worker
 	keys  [packet.BatchSize]flow.Key
-	ents  [packet.BatchSize]*cache.Entry
 	table *portTable
 	stage []txStage
 	now   int64
@@ -349,7 +348,10 @@ func (w *Worker) Process(inPort uint32, pkts []*packet.Packet) {
 }
 
 func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
-	keys, ents := w.keys[:len(pkts)], w.ents[:len(pkts)]
+	keys := w.keys[:len(pkts)]
+	// The batch's entries live on the stack, where storing a pointer
+	// needs no write barrier and nothing needs clearing afterwards.
+	var ents [packet.BatchSize]*cache.Entry
 	maxFrame := 0
 	if in := w.table.get(inPort); in != nil {
 		maxFrame = int(in.maxFrame.Load())
@@ -362,19 +364,19 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 		p.InPort = no
 		off := packet.ParseOffsets(p.Data(), no, &keys[i])
 		keys[i].TunID, keys[i].TunSrc, keys[i].TunDst = p.Tun.ID, p.Tun.Src, p.Tun.Dst
-		ents[i] = nil
 		if r := sanity(p, &keys[i], off, maxFrame); r != action.DropNone {
 			w.d.drops[r].Add(1)
 			ents[i] = &rejected
 		}
 	}
-	w.cw.LookupBatch(keys, ents)
+	w.cw.LookupBatch(keys, ents[:len(pkts)])
+	// The kernel path as the batch starts: offloading is only a hint.
+	kp := w.d.kernel.Load()
 	var last *cache.Entry
 	var runPkts, runBytes uint64
 	for i, p := range pkts {
 		e := ents[i]
 		if e == &rejected {
-			ents[i] = nil
 			continue
 		}
 		// Count runs of packets of the same megaflow with one update.
@@ -386,7 +388,7 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 		}
 		runPkts++
 		runBytes += uint64(p.Len())
-		if kp := w.d.kernel.Load(); kp != nil && e.L2Only() && len(e.Actions) == 1 {
+		if kp != nil && e.L2Only() && len(e.Actions) == 1 {
 			w.offload(*kp, inPort, &keys[i], e)
 		}
 		// The commonest list, one output, skips the interpreter.
@@ -395,7 +397,6 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 		} else if r := action.Execute(p, acts, w); r != action.DropNone {
 			w.d.drops[r].Add(1)
 		}
-		ents[i] = nil
 	}
 	if last != nil {
 		last.Hit(runPkts, runBytes, w.now)

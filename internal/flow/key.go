@@ -291,7 +291,14 @@ var _ [0]struct{} = [len(PacketWords{}) - 16]struct{}{}
 // multipliers are drawn at random when the process starts, so hashes must
 // not be stored or sent anywhere.
 func (k *Key) Hash() uint64 {
+	// Each word is folded inline rather than by a helper: the compiler
+	// schedules an inlined helper's operations after every load, which
+	// spills.
 	p, m := k.Packet(), &hashMul
+	if p[hwTunID]|p[hwTunSrc]|p[hwIPv6Src]|p[hwIPv6Src+1]|p[hwIPv6Dst]|p[hwIPv6Dst+1]|
+		p[hwNDTarget]|p[hwNDTarget+1]|p[hwArp] != 0 {
+		return hashAll(p)
+	}
 	x := p[hwInPort]
 	h := (x ^ x>>32) * m[hwInPort]
 	x = p[hwNwDst]
@@ -306,40 +313,19 @@ func (k *Key) Hash() uint64 {
 	h += (x ^ x>>32) * m[hwTp]
 	x = p[hwNwProto]
 	h += (x ^ x>>32) * m[hwNwProto]
-	if p[hwTunID]|p[hwTunSrc]|p[hwIPv6Src]|p[hwIPv6Src+1]|p[hwIPv6Dst]|p[hwIPv6Dst+1]|
-		p[hwNDTarget]|p[hwNDTarget+1]|p[hwArp] != 0 {
-		h += rareWordsHash(p)
-	}
 	return finalize(h)
 }
 
-// rareWordsHash is Hash's sum over the words most packets leave zero. It is
-// not inlined so that Hash's test of those words does not keep them in
-// registers (or spill them) for the sum. Each word is folded inline rather
-// than by a helper: the compiler schedules an inlined helper's operations
-// after every load, which spills.
+// hashAll is Hash over every packet word, for the keys that have rare words
+// set. It is not inlined, to keep Hash's common case small.
 //
 //go:noinline
-func rareWordsHash(p *PacketWords) uint64 {
-	m := &hashMul
-	x := p[hwTunID]
-	h := (x ^ x>>32) * m[hwTunID]
-	x = p[hwTunSrc]
-	h += (x ^ x>>32) * m[hwTunSrc]
-	x = p[hwIPv6Src]
-	h += (x ^ x>>32) * m[hwIPv6Src]
-	x = p[hwIPv6Src+1]
-	h += (x ^ x>>32) * m[hwIPv6Src+1]
-	x = p[hwIPv6Dst]
-	h += (x ^ x>>32) * m[hwIPv6Dst]
-	x = p[hwIPv6Dst+1]
-	h += (x ^ x>>32) * m[hwIPv6Dst+1]
-	x = p[hwNDTarget]
-	h += (x ^ x>>32) * m[hwNDTarget]
-	x = p[hwNDTarget+1]
-	h += (x ^ x>>32) * m[hwNDTarget+1]
-	x = p[hwArp]
-	return h + (x^x>>32)*m[hwArp]
+func hashAll(p *PacketWords) uint64 {
+	var h uint64
+	for i, x := range p {
+		h += (x ^ x>>32) * hashMul[i]
+	}
+	return finalize(h)
 }
 
 // Indexes in PacketWords of the words Hash reads, named by the first field
