@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dvs-project/dvs/internal/flow"
 	"github.com/dvs-project/dvs/internal/pipeline"
@@ -134,15 +135,14 @@ func (c *Cache) NewWorker() *Worker {
 }
 
 // Lookup returns the entry whose actions apply to a packet with key k,
-// translating it on a miss. hash is k.Hash(). The returned entry is valid
-// at the pipeline's current generation. The caller counts the packet with
-// Entry.Hit.
+// translating it on a miss. The returned entry is valid at the pipeline's
+// current generation. The caller counts the packet with Entry.Hit. hash is
+// k.Hash(), which Lookup (a batch of one) now computes itself: the
+// parameter stays for its callers.
 func (w *Worker) Lookup(k *flow.Key, hash uint64) *Entry {
-	gen := w.c.p.Gen()
-	if e := w.emcFind(k, hash, gen); e != nil {
-		return e
-	}
-	return w.slowLookup(k, hash, gen)
+	var e [1]*Entry
+	w.LookupBatch(unsafe.Slice(k, 1), e[:])
+	return e[0]
 }
 
 // LookupBatch does what Lookup does for each of keys[i] whose ents[i] is
@@ -151,36 +151,32 @@ func (w *Worker) Lookup(k *flow.Key, hash uint64) *Entry {
 // generation current when LookupBatch was called: the batch's packets
 // arrived before it, so none is forwarded by a decision older than a
 // change that completed before it arrived.
+//
+// An exact-match hit costs no call but the hash and the key compare. Of
+// a key's two slots the probe takes the first that holds the key's hash:
+// two keys with one 64-bit hash are left to slowLookup.
 func (w *Worker) LookupBatch(keys []flow.Key, ents []*Entry) {
 	gen := w.c.p.Gen()
 	ents = ents[:len(keys)]
+	emc := w.emc
 	for i := range keys {
 		if ents[i] != nil {
 			continue
 		}
 		k := &keys[i]
 		hash := k.Hash()
-		e := w.emcFind(k, hash, gen)
-		if e == nil {
+		s := &emc[hash&(emcSize-1)]
+		if s.hash != hash {
+			s = &emc[(hash>>32)&(emcSize-1)]
+		}
+		e := s.e
+		if s.hash == hash && e != nil && s.key.Equal(k.Packet()) && !e.dead.Load() && e.gen.Load() == gen {
+			w.emcHits++
+		} else {
 			e = w.slowLookup(k, hash, gen)
 		}
 		ents[i] = e
 	}
-}
-
-// emcFind returns the exact-match entry for k valid at gen, or nil. Of
-// k's two slots it looks in the first that holds k's hash: two keys with
-// one 64-bit hash are left to slowLookup.
-func (w *Worker) emcFind(k *flow.Key, hash, gen uint64) *Entry {
-	s := &w.emc[hash&(emcSize-1)]
-	if s.hash != hash {
-		s = &w.emc[(hash>>32)&(emcSize-1)]
-	}
-	if e := s.e; s.hash == hash && e != nil && s.key.Equal(k.Packet()) && !e.dead.Load() && e.gen.Load() == gen {
-		w.emcHits++
-		return e
-	}
-	return nil
 }
 
 func (w *Worker) slowLookup(k *flow.Key, hash, gen uint64) *Entry {
