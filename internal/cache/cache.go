@@ -156,6 +156,12 @@ func (w *Worker) Lookup(k *flow.Key, hash uint64) *Entry {
 // a key's two slots the probe takes the first that holds the key's hash:
 // two keys with one 64-bit hash are left to slowLookup.
 func (w *Worker) LookupBatch(keys []flow.Key, ents []*Entry) {
+	var hashes [64]uint64
+	for len(keys) > len(hashes) {
+		w.LookupBatch(keys[:len(hashes)], ents[:len(hashes)])
+		keys, ents = keys[len(hashes):], ents[len(hashes):]
+	}
+	flow.HashKeys(keys, hashes[:])
 	gen := w.c.p.Gen()
 	ents = ents[:len(keys)]
 	emc := w.emc
@@ -163,8 +169,7 @@ func (w *Worker) LookupBatch(keys []flow.Key, ents []*Entry) {
 		if ents[i] != nil {
 			continue
 		}
-		k := &keys[i]
-		hash := k.Hash()
+		k, hash := &keys[i], hashes[i]
 		s := &emc[hash&(emcSize-1)]
 		if s.hash != hash {
 			s = &emc[(hash>>32)&(emcSize-1)]

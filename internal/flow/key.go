@@ -291,29 +291,42 @@ var _ [0]struct{} = [len(PacketWords{}) - 16]struct{}{}
 // multipliers are drawn at random when the process starts, so hashes must
 // not be stored or sent anywhere.
 func (k *Key) Hash() uint64 {
-	// Each word is folded inline rather than by a helper: the compiler
-	// schedules an inlined helper's operations after every load, which
-	// spills.
-	p, m := k.Packet(), &hashMul
-	if p[hwTunID]|p[hwTunSrc]|p[hwIPv6Src]|p[hwIPv6Src+1]|p[hwIPv6Dst]|p[hwIPv6Dst+1]|
-		p[hwNDTarget]|p[hwNDTarget+1]|p[hwArp] != 0 {
-		return hashAll(p)
+	var h [1]uint64
+	HashKeys(unsafe.Slice(k, 1), h[:])
+	return h[0]
+}
+
+// HashKeys sets hashes[i] to keys[i].Hash() for every key. Hashing a
+// batch in one loop spares a call per key.
+func HashKeys(keys []Key, hashes []uint64) {
+	hashes = hashes[:len(keys)]
+	m := &hashMul
+	for i := range keys {
+		p := keys[i].Packet()
+		if p[hwTunID]|p[hwTunSrc]|p[hwIPv6Src]|p[hwIPv6Src+1]|p[hwIPv6Dst]|p[hwIPv6Dst+1]|
+			p[hwNDTarget]|p[hwNDTarget+1]|p[hwArp] != 0 {
+			hashes[i] = hashAll(p)
+			continue
+		}
+		// Each word is folded inline rather than by a helper: the
+		// compiler schedules an inlined helper's operations after every
+		// load, which spills.
+		x := p[hwInPort]
+		h := (x ^ x>>32) * m[hwInPort]
+		x = p[hwNwDst]
+		h += (x ^ x>>32) * m[hwNwDst]
+		x = p[hwEthDst]
+		h += (x ^ x>>32) * m[hwEthDst]
+		x = p[hwEthType]
+		h += (x ^ x>>32) * m[hwEthType]
+		x = p[hwVLAN]
+		h += (x ^ x>>32) * m[hwVLAN]
+		x = p[hwTp]
+		h += (x ^ x>>32) * m[hwTp]
+		x = p[hwNwProto]
+		h += (x ^ x>>32) * m[hwNwProto]
+		hashes[i] = finalize(h)
 	}
-	x := p[hwInPort]
-	h := (x ^ x>>32) * m[hwInPort]
-	x = p[hwNwDst]
-	h += (x ^ x>>32) * m[hwNwDst]
-	x = p[hwEthDst]
-	h += (x ^ x>>32) * m[hwEthDst]
-	x = p[hwEthType]
-	h += (x ^ x>>32) * m[hwEthType]
-	x = p[hwVLAN]
-	h += (x ^ x>>32) * m[hwVLAN]
-	x = p[hwTp]
-	h += (x ^ x>>32) * m[hwTp]
-	x = p[hwNwProto]
-	h += (x ^ x>>32) * m[hwNwProto]
-	return finalize(h)
 }
 
 // hashAll is Hash over every packet word, for the keys that have rare words
