@@ -303,3 +303,64 @@ func TestLastOutputSendsPacketItself(t *testing.T) {
 		t.Errorf("port 3 was given a packet without headroom instead of a copy")
 	}
 }
+
+// limitPort is a ptrPort with a transmit limit (a tunnel's).
+type limitPort struct {
+	ptrPort
+	limit int
+}
+
+func (p *limitPort) MaxTxFrame() int { return p.limit }
+
+// TestSingleOutputRun checks the path for a run of packets whose megaflow
+// is a single output: packets go to the port themselves and in order,
+// except a packet without headroom (a copy) and one over the port's limit
+// (dropped as tunnel-mtu), also across a full stage.
+func TestSingleOutputRun(t *testing.T) {
+	p := pipeline.New(pipeline.Config{})
+	r, err := flowtext.ParseRule("priority=10,in_port=1,actions=output:2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AddRule(r); err != nil {
+		t.Fatal(err)
+	}
+	d := datapath.New(cache.New(p, cache.Config{}))
+	out := &limitPort{limit: 200}
+	for no, pt := range map[uint32]datapath.Port{1: porttest.New("p1"), 2: out} {
+		if _, err := d.Attach(no, pt); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.SetPort(pipeline.Port{No: no, Up: true, Name: "p" + string(rune('0'+no))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := d.NewWorker()
+	f := testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1000, 2000)
+	big := testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Payload: 300}.Bytes()
+	ring := packet.New(len(f))
+	ring.Alias(append(make([]byte, 64), f...), 64, 64+len(f))
+	bare := packet.New(len(f))
+	bare.Alias(append([]byte(nil), f...), 0, len(f))
+	pkts := []*packet.Packet{packet.FromBytes(f), ring, bare, packet.FromBytes(big)}
+	// Fill most of a batch so that the stage is full before the batch ends.
+	for len(pkts) < packet.BatchSize+5 {
+		pkts = append(pkts, packet.FromBytes(f))
+	}
+	w.Process(1, pkts)
+	if n := len(out.pkts); n != len(pkts)-1 {
+		t.Fatalf("port 2 got %d packets, want %d (all but the one over its limit)", n, len(pkts)-1)
+	}
+	if d.Drops()["tunnel-mtu"] != 1 {
+		t.Errorf("drops %v, want tunnel-mtu=1", d.Drops())
+	}
+	sent := append(pkts[:3:3], pkts[4:]...)
+	for i, want := range sent {
+		if !bytes.Equal(out.frames[i], want.Data()) {
+			t.Fatalf("packet %d: port 2 got %x, want %x", i, out.frames[i], want.Data())
+		}
+		if same := out.pkts[i] == want; same == (want == bare) {
+			t.Errorf("packet %d: sent as itself %v, want %v (only the packet without headroom is copied)", i, same, !same)
+		}
+	}
+}
