@@ -175,7 +175,13 @@ func (w *Worker) LookupBatch(keys []flow.Key, ents []*Entry) {
 			s = &emc[(hash>>32)&(emcSize-1)]
 		}
 		e := s.e
-		if s.hash == hash && e != nil && s.key.Equal(k.Packet()) && !e.dead.Load() && e.gen.Load() == gen {
+		hit := s.hash == hash && e != nil
+		if hit && hash&flow.HashRare == 0 {
+			hit = s.key.EqualCommon(k.Packet()) // the other words are zero in both
+		} else if hit {
+			hit = s.key.Equal(k.Packet())
+		}
+		if hit && !e.dead.Load() && e.gen.Load() == gen {
 			w.emcHits++
 		} else {
 			e = w.slowLookup(k, hash, gen)

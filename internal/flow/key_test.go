@@ -59,9 +59,10 @@ func testHashSpreads(t *testing.T, base Key) {
 	}
 }
 
-// TestHashIsSumOfAllWords checks that Hash reads every packet word once and
+// TestHashIsSumOfAllWords checks that Hash reads every packet word once,
 // that its shortcut for keys whose rarely used words are zero gives what
-// summing every word gives.
+// summing every word gives, and that HashRare says whether one of those
+// words is set.
 func TestHashIsSumOfAllWords(t *testing.T) {
 	var seen [KeyWords - PipelineWords]int
 	for _, i := range hashWords {
@@ -77,7 +78,13 @@ func TestHashIsSumOfAllWords(t *testing.T) {
 		for i, w := range k.Packet() {
 			h += (w ^ w>>32) * hashMul[i]
 		}
-		return finalize(h)
+		h = finalize(h) &^ HashRare
+		for _, i := range hashWords[7:] {
+			if k.Packet()[i] != 0 {
+				h |= HashRare
+			}
+		}
+		return h
 	}
 	rng := rand.New(rand.NewPCG(2, 2))
 	for n := 0; n < 1000; n++ {
@@ -90,6 +97,20 @@ func TestHashIsSumOfAllWords(t *testing.T) {
 		}
 		if got, want := k.Hash(), want(&k); got != want {
 			t.Fatalf("Hash(%x) = %#x, want the sum over all words %#x", *k.Packet(), got, want)
+		}
+		if k2 := k; k.Hash()&HashRare == 0 {
+			// EqualCommon must tell apart keys that differ in any of the
+			// words it compares.
+			for _, i := range hashWords[:7] {
+				k2.Packet()[i] ^= 1 << (n % 64)
+				if k2.Packet().EqualCommon(k.Packet()) || k2.Packet().Equal(k.Packet()) {
+					t.Fatalf("keys differing in word %d compare equal", i)
+				}
+				k2.Packet()[i] = k.Packet()[i]
+			}
+			if !k2.Packet().EqualCommon(k.Packet()) {
+				t.Fatalf("EqualCommon(k, k) is false")
+			}
 		}
 	}
 }
@@ -131,9 +152,9 @@ func TestFieldSetGet(t *testing.T) {
 	}
 }
 
-// TestPacketWordsEqual checks Equal against comparing the words one by
-// one, on keys that differ in random sets of words by random bits (words
-// that cancel each other's differences included).
+// TestPacketWordsEqual checks Equal and EqualCommon against comparing the
+// words one by one, on keys that differ in random sets of words by random
+// bits (words that cancel each other's differences included).
 func TestPacketWordsEqual(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	for n := 0; n < 20000; n++ {
@@ -152,6 +173,13 @@ func TestPacketWordsEqual(t *testing.T) {
 		}
 		if got, want := a.Equal(&b), a == b; got != want {
 			t.Fatalf("Equal(%x, %x) = %v, want %v", a, b, got, want)
+		}
+		common := true
+		for _, i := range hashWords[:7] {
+			common = common && a[i] == b[i]
+		}
+		if got := a.EqualCommon(&b); got != common {
+			t.Fatalf("EqualCommon(%x, %x) = %v, want %v", a, b, got, common)
 		}
 	}
 }
