@@ -24,13 +24,14 @@ func TestHashSpreads(t *testing.T) {
 }
 
 func testHashSpreads(t *testing.T, base Key) {
-	seen := map[uint64]int{}
+	seen, seenHigh := map[uint64]int{}, map[uint64]int{}
 	n := 0
 	words := len(base.Packet())
 	for i := 0; i < words*64; i++ {
 		k := base
 		k.Packet()[i/64] ^= 1 << (i % 64)
 		seen[k.Hash()&0xffff]++
+		seenHigh[k.Hash()>>32&0xffff]++
 		n++
 		for j := i + 1; j < words*64; j += 61 {
 			k2 := k
@@ -51,10 +52,16 @@ func testHashSpreads(t *testing.T, base Key) {
 			}
 		}
 	}
-	// Low 16 bits (what tables index with) should not pile up.
+	// Low 16 bits and bits 32-47 (what the exact-match cache indexes
+	// with) should not pile up.
 	for h, c := range seen {
 		if c > 6 {
 			t.Errorf("%d of %d one-bit variants share low hash bits %#x", c, n, h)
+		}
+	}
+	for h, c := range seenHigh {
+		if c > 6 {
+			t.Errorf("%d of %d one-bit variants share hash bits 32-47 %#x", c, n, h)
 		}
 	}
 }
