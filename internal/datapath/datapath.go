@@ -513,10 +513,10 @@ func (w *Worker) outputLast(no uint32, pkts []*packet.Packet) {
 		return
 	}
 	s := &w.stage[i]
-	lim, max := int(s.port.maxTx.Load()), s.max
+	lim, maxLen := int(s.port.maxTx.Load()), s.max
 	staged := s.pkts // kept in a register; s.pkts is current around calls
 	for _, p := range pkts {
-		if n := p.Len(); p.GSO.Type != packet.VirtioNetHdrGSONone || n > max || lim > 0 && n > lim ||
+		if n := p.Len(); p.GSO.Type != packet.VirtioNetHdrGSONone || n > maxLen || lim > 0 && n > lim ||
 			p.Headroom() < keepHeadroom {
 			s.pkts = staged
 			w.Output(no, p, true)
