@@ -4,6 +4,7 @@
 package flow
 
 import (
+	"hash/maphash"
 	"math/bits"
 	"math/rand/v2"
 	"unsafe"
@@ -292,16 +293,16 @@ func (p *PacketWords) EqualCommon(o *PacketWords) bool {
 const HashRare = 1 << 63
 
 // Hash returns a hash of all of k except the pipeline-only words, which are
-// zero for packets entering the switch. It is the exact-match cache hash: a
-// sum over the packet words of each word, its high half folded into its low
-// half (a product's top bit alone would cancel against another word's, and
-// its low bits see only the word's low bits), times the word's own odd
-// multiplier, then finalized, with its top bit replaced by HashRare. The
-// products are independent, so the processor overlaps them. A zero word
-// adds nothing, so the words that most packets leave zero are summed only
-// when one of them is not: for an untunneled IPv4 packet that is one test
-// instead of nine multiplies, and the value is the same either way. The
-// multipliers are drawn at random when the process starts, so hashes must
+// zero for packets entering the switch. It is the exact-match cache hash.
+// Its top bit is HashRare. Most keys (an untunneled IPv4 packet's) have
+// only seven non-zero words: their hash is a sum over those words of each
+// word, its high half folded into its low half (a product's top bit alone
+// would cancel against another word's, and its low bits see only the
+// word's low bits), times the word's own odd multiplier, then finalized.
+// The products are independent, so the processor overlaps them. The other
+// keys are hashed whole with the runtime's memory hash (AES rounds where
+// the processor has them), which beats sixteen multiplies. The multipliers
+// and the seed are drawn at random when the process starts, so hashes must
 // not be stored or sent anywhere.
 func (k *Key) Hash() uint64 {
 	var h [1]uint64
@@ -342,17 +343,15 @@ func HashKeys(keys []Key, hashes []uint64) {
 	}
 }
 
-// hashAll is Hash over every packet word, for the keys that have rare words
-// set. It is not inlined, to keep Hash's common case small.
+// hashAll is Hash for the keys that have rare words set. It is not
+// inlined, to keep Hash's common case small.
 //
 //go:noinline
 func hashAll(p *PacketWords) uint64 {
-	var h uint64
-	for i, x := range p {
-		h += (x ^ x>>32) * hashMul[i]
-	}
-	return finalize(h)
+	return maphash.Bytes(hashSeed, unsafe.Slice((*byte)(unsafe.Pointer(p)), unsafe.Sizeof(*p)))
 }
+
+var hashSeed = maphash.MakeSeed()
 
 // Indexes in PacketWords of the words Hash reads, named by the first field
 // each holds (the others share the word: EthDst with the start of EthSrc,
