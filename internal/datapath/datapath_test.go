@@ -180,13 +180,30 @@ func TestProcessHitAllocs(t *testing.T) {
 // output to an in-memory port, per packet, in batches of 32 spread over 32
 // flows.
 func BenchmarkFastPathHit(b *testing.B) {
+	benchFastPath(b, func(i int) []byte {
+		return testframe.UDP4(testframe.MAC(1), testframe.MAC(2), uint16(1000+i), 53)
+	})
+}
+
+// BenchmarkFastPathHitIPv6 is BenchmarkFastPathHit with IPv6 UDP packets,
+// whose keys take the exact-match hash's longer way.
+func BenchmarkFastPathHitIPv6(b *testing.B) {
+	benchFastPath(b, func(i int) []byte {
+		return testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Src6: netip.MustParseAddr("2001:db8::1"),
+			Dst6: netip.MustParseAddr("2001:db8::2"), Proto: 17, SrcPort: uint16(1000 + i), DstPort: 53, Payload: 18}.Bytes()
+	})
+}
+
+// benchFastPath runs batches of 32 frames, frame(0) to frame(31), from port
+// 1 to port 2 through NORMAL.
+func benchFastPath(b *testing.B, frame func(i int) []byte) {
 	br := newBridge(b, []string{"priority=0,actions=NORMAL"}, pipeline.Port{No: 1}, pipeline.Port{No: 2})
 	br.ports[2].Discard()
 	br.send(2, testframe.UDP4(testframe.MAC(2), testframe.MAC(1), 2, 1))
 	pkts := make([]*packet.Packet, packet.BatchSize)
 	frames := make([][]byte, packet.BatchSize)
 	for i := range pkts {
-		frames[i] = testframe.UDP4(testframe.MAC(1), testframe.MAC(2), uint16(1000+i), 53)
+		frames[i] = frame(i)
 		pkts[i] = packet.FromBytes(frames[i])
 	}
 	br.w.Process(1, pkts)
