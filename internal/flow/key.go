@@ -353,10 +353,11 @@ func hashAll(p *PacketWords) uint64 {
 
 var hashSeed = maphash.MakeSeed()
 
-// Indexes in PacketWords of the words Hash reads, named by the first field
-// each holds (the others share the word: EthDst with the start of EthSrc,
-// hwVLAN the outer TCI, the inner tag and the start of ArpSHA, hwArp the
-// rest of ArpSHA and most of ArpTHA, hwTp the ports and TCP flags). The
+// Indexes in PacketWords of the words Hash reads, named by a field each
+// holds (others share the word: hwInPort holds NwSrc, hwEthDst the start of
+// EthSrc, hwEthType the rest of EthSrc and the outer TPID, hwVLAN the outer
+// TCI, the inner tag and the start of ArpSHA, hwArp the rest of ArpSHA and
+// most of ArpTHA, hwTp the end of ArpTHA, the ports and the TCP flags). The
 // first seven are the words an untunneled IPv4 packet fills.
 const (
 	hwInPort   = int(unsafe.Offsetof(Key{}.InPort))/8 - PipelineWords
@@ -373,11 +374,6 @@ const (
 	hwNDTarget = int(unsafe.Offsetof(Key{}.NDTarget))/8 - PipelineWords
 	hwArp      = int(unsafe.Offsetof(Key{}.ArpSHA)+2)/8 - PipelineWords
 )
-
-// hashWords lists the words Hash reads; a test checks that they are every
-// packet word, once.
-var hashWords = [...]int{hwInPort, hwNwDst, hwEthDst, hwEthType, hwVLAN, hwTp, hwNwProto,
-	hwTunID, hwTunSrc, hwIPv6Src, hwIPv6Src + 1, hwIPv6Dst, hwIPv6Dst + 1, hwNDTarget, hwNDTarget + 1, hwArp}
 
 // hashMul holds Hash's multiplier per packet word: odd, drawn at random
 // when the process starts.

@@ -5,6 +5,12 @@ import (
 	"testing"
 )
 
+// hashWords lists the words Hash reads, the seven common ones first, as
+// HashKeys and EqualCommon spell them out; TestHashShortcut checks that
+// they are every packet word, once.
+var hashWords = [...]int{hwInPort, hwNwDst, hwEthDst, hwEthType, hwVLAN, hwTp, hwNwProto,
+	hwTunID, hwTunSrc, hwIPv6Src, hwIPv6Src + 1, hwIPv6Dst, hwIPv6Dst + 1, hwNDTarget, hwNDTarget + 1, hwArp}
+
 // TestHashSpreads checks the exact-match hash separates keys that differ
 // in one or two bits anywhere in the packet words, top bits included, from
 // a key with every word set and from one with only the words of an
