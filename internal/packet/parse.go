@@ -118,12 +118,6 @@ func parseAny(data []byte, inPort uint32, k *flow.Key) Offsets {
 		typ = binary.BigEndian.Uint16(data[off+2 : off+4])
 		off += VLANTagLen
 	}
-	return parseL3(data, off, typ, k)
-}
-
-// parseL3 parses what follows the Ethernet header and its VLAN tags, at
-// data[off:], whose type is typ.
-func parseL3(data []byte, off int, typ uint16, k *flow.Key) Offsets {
 	if typ < flow.EthTypeMin {
 		typ, off = llcSNAP(data, off)
 	}
