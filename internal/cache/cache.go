@@ -114,6 +114,8 @@ type Worker struct {
 	c   *Cache
 	emc *[emcSize]emcEntry
 
+	hashes [64]uint64 // LookupBatch's scratch (not on its stack, which Go would clear)
+
 	// Counters, plain for the owning goroutine; Publish copies them to the
 	// atomics Stats reads (an atomic store per packet would cost a full
 	// memory barrier on x86).
@@ -156,7 +158,7 @@ func (w *Worker) Lookup(k *flow.Key, hash uint64) *Entry {
 // a key's two slots the probe takes the first that holds the key's hash:
 // two keys with one 64-bit hash are left to slowLookup.
 func (w *Worker) LookupBatch(keys []flow.Key, ents []*Entry) {
-	var hashes [64]uint64
+	hashes := &w.hashes
 	for len(keys) > len(hashes) {
 		w.LookupBatch(keys[:len(hashes)], ents[:len(hashes)])
 		keys, ents = keys[len(hashes):], ents[len(hashes):]
