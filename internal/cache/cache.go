@@ -149,7 +149,7 @@ func (w *Worker) Lookup(k *flow.Key, hash uint64) *Entry {
 
 // LookupBatch does what Lookup does for each of keys[i] whose ents[i] is
 // nil, setting ents[i] to the entry (the caller marks packets it does not
-// want looked up with a non-nil entry). The entries are valid at the
+// want looked up with a non-nil entry); ents is at least as long as keys. The entries are valid at the
 // generation current when LookupBatch was called: the batch's packets
 // arrived before it, so none is forwarded by a decision older than a
 // change that completed before it arrived.
