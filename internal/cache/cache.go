@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dvs-project/dvs/internal/flow"
 	"github.com/dvs-project/dvs/internal/pipeline"
@@ -113,6 +114,8 @@ type Worker struct {
 	c   *Cache
 	emc *[emcSize]emcEntry
 
+	hashes [64]uint64 // LookupBatch's scratch (not on its stack, which Go would clear)
+
 	// Counters, plain for the owning goroutine; Publish copies them to the
 	// atomics Stats reads (an atomic store per packet would cost a full
 	// memory barrier on x86).
@@ -134,25 +137,59 @@ func (c *Cache) NewWorker() *Worker {
 }
 
 // Lookup returns the entry whose actions apply to a packet with key k,
-// translating it on a miss. hash is k.Hash(). The returned entry is valid
-// at the pipeline's current generation. The caller counts the packet with
-// Entry.Hit.
+// translating it on a miss. The returned entry is valid at the pipeline's
+// current generation. The caller counts the packet with Entry.Hit. hash is
+// k.Hash(), which Lookup (a batch of one) now computes itself: the
+// parameter stays for its callers.
 func (w *Worker) Lookup(k *flow.Key, hash uint64) *Entry {
-	gen := w.c.p.Gen()
-	i1 := hash & (emcSize - 1)
-	i2 := (hash >> 32) & (emcSize - 1)
-	if s := &w.emc[i1]; s.hash == hash && s.e != nil && s.key == *k.Packet() {
-		if e := s.e; !e.dead.Load() && e.gen.Load() == gen {
-			w.emcHits++
-			return e
-		}
-	} else if s := &w.emc[i2]; s.hash == hash && s.e != nil && s.key == *k.Packet() {
-		if e := s.e; !e.dead.Load() && e.gen.Load() == gen {
-			w.emcHits++
-			return e
-		}
+	var e [1]*Entry
+	w.LookupBatch(unsafe.Slice(k, 1), e[:])
+	return e[0]
+}
+
+// LookupBatch does what Lookup does for each of keys[i] whose ents[i] is
+// nil, setting ents[i] to the entry (the caller marks packets it does not
+// want looked up with a non-nil entry); ents is at least as long as keys. The entries are valid at the
+// generation current when LookupBatch was called: the batch's packets
+// arrived before it, so none is forwarded by a decision older than a
+// change that completed before it arrived.
+//
+// An exact-match hit costs no call but the hash and the key compare. Of
+// a key's two slots the probe takes the first that holds the key's hash:
+// two keys with one 64-bit hash are left to slowLookup.
+func (w *Worker) LookupBatch(keys []flow.Key, ents []*Entry) {
+	hashes := &w.hashes
+	for len(keys) > len(hashes) {
+		w.LookupBatch(keys[:len(hashes)], ents[:len(hashes)])
+		keys, ents = keys[len(hashes):], ents[len(hashes):]
 	}
-	return w.slowLookup(k, hash, gen)
+	flow.HashKeys(keys, hashes[:])
+	gen := w.c.p.Gen()
+	ents = ents[:len(keys)]
+	emc := w.emc
+	for i := range keys {
+		if ents[i] != nil {
+			continue
+		}
+		k, hash := &keys[i], hashes[i]
+		s := &emc[hash&(emcSize-1)]
+		if s.hash != hash {
+			s = &emc[(hash>>32)&(emcSize-1)]
+		}
+		e := s.e
+		hit := s.hash == hash && e != nil
+		if hit && hash&flow.HashRare == 0 {
+			hit = s.key.EqualCommon(k.Packet()) // the other words are zero in both
+		} else if hit {
+			hit = s.key.Equal(k.Packet())
+		}
+		if hit && !e.dead.Load() && e.gen.Load() == gen {
+			w.emcHits++
+		} else {
+			e = w.slowLookup(k, hash, gen)
+		}
+		ents[i] = e
+	}
 }
 
 func (w *Worker) slowLookup(k *flow.Key, hash, gen uint64) *Entry {

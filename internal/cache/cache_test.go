@@ -195,6 +195,56 @@ func TestLookupHitAllocs(t *testing.T) {
 	}
 }
 
+// TestLookupBatch checks a batch longer than LookupBatch's hash scratch,
+// with IPv4 and IPv6 keys (the hash's two ways), repeated keys and entries
+// the caller marked: each key gets what Lookup gives it, marked entries
+// stay, and the second pass hits the exact-match cache.
+func TestLookupBatch(t *testing.T) {
+	p := pipeline.New(pipeline.Config{})
+	mustAdd(t, p, "priority=10,udp,tp_dst=53,actions=output:2")
+	mustAdd(t, p, "priority=0,actions=output:3")
+	c := cache.New(p, cache.Config{})
+	w, ref := c.NewWorker(), c.NewWorker()
+	var keys []flow.Key
+	for i := 0; i < 150; i++ {
+		f := testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Proto: 17, SrcPort: uint16(i % 70), DstPort: uint16(52 + i%3)}
+		if i%2 == 0 {
+			f.Src4, f.Dst4 = netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.2")
+		} else {
+			f.Src6, f.Dst6 = netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+		}
+		var k flow.Key
+		packet.Parse(f.Bytes(), 1, &k)
+		keys = append(keys, k)
+	}
+	marked := &cache.Entry{}
+	for pass := 0; pass < 2; pass++ {
+		ents := make([]*cache.Entry, len(keys))
+		for i := range ents {
+			if i%7 == 3 {
+				ents[i] = marked
+			}
+		}
+		w.LookupBatch(keys, ents)
+		for i, e := range ents {
+			if i%7 == 3 {
+				if e != marked {
+					t.Fatalf("pass %d: marked entry %d replaced", pass, i)
+				}
+				continue
+			}
+			want := ref.Lookup(&keys[i], keys[i].Hash())
+			if e == nil || !slices.Equal(e.Actions, want.Actions) {
+				t.Fatalf("pass %d: key %d (%s) got %v, want %s", pass, i, flowtext.FormatKey(&keys[i]), e, action.Format(want.Actions))
+			}
+		}
+	}
+	w.Publish()
+	if s := w.Stats(); s.EMCHits < 100 {
+		t.Errorf("too few exact-match hits in the second pass: %+v", s)
+	}
+}
+
 // TestConcurrentWorkersAndChanges runs two workers' lookups (with their
 // upcalls, revalidations and MAC learning) against rule, MAC and port
 // changes and sweeps, for the race detector; every result must still be a

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dvs-project/dvs/internal/action"
 	"github.com/dvs-project/dvs/internal/flow"
@@ -86,17 +87,19 @@ type subtable struct {
 	mask  flow.Mask
 }
 
-// maskWord is a non-zero word of a subtable's mask and its index in a key.
+// maskWord is a non-zero word of a subtable's mask, where it is in a key
+// and the hash's multiplier for it.
 type maskWord struct {
-	idx uint64
+	off uintptr // byte offset in a flow.Key, below its size
 	m   uint64
+	mul uint64
 }
 
 func newSubtable(m *flow.Mask) *subtable {
 	st := &subtable{mask: *m}
 	for i, w := range m.Words() {
 		if w != 0 {
-			st.words[st.nw] = maskWord{idx: uint64(i), m: w}
+			st.words[st.nw] = maskWord{off: uintptr(i) * 8, m: w, mul: wordMul[st.nw]}
 			st.nw++
 		}
 	}
@@ -104,25 +107,29 @@ func newSubtable(m *flow.Mask) *subtable {
 	return st
 }
 
+// word returns the key word at byte offset off, which newSubtable made
+// from a word index: reading it needs no bounds check.
+func word(k *flow.Key, off uintptr) uint64 {
+	return *(*uint64)(unsafe.Add(unsafe.Pointer(k), off))
+}
+
 // hash hashes the bits of k the mask selects: a sum of products, one per
 // word, that the processor computes side by side. Each word's high half is
 // folded into its low half first, so every key bit reaches the product's
 // top bits, which index the slot table (see cmap).
 func (st *subtable) hash(k *flow.Key) uint64 {
-	kw := k.Words()
 	var h uint64
-	for j, w := range st.words[:st.nw] {
-		x := kw[w.idx] & w.m
-		h += (x ^ x>>32) * wordMul[j]
+	for _, w := range st.words[:st.nw] {
+		x := word(k, w.off) & w.m
+		h += (x ^ x>>32) * w.mul
 	}
 	return h
 }
 
 // equal reports whether a and b agree on every bit the mask selects.
 func (st *subtable) equal(a, b *flow.Key) bool {
-	x, y := a.Words(), b.Words()
 	for _, w := range st.words[:st.nw] {
-		if (x[w.idx]^y[w.idx])&w.m != 0 {
+		if (word(a, w.off)^word(b, w.off))&w.m != 0 {
 			return false
 		}
 	}

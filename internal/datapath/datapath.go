@@ -269,7 +269,6 @@ type Worker struct {
 	d     *Datapath
 	cw    *cache.Worker
 	keys  [packet.BatchSize]flow.Key
-	ents  [packet.BatchSize]*cache.Entry
 	table *portTable
 	stage []txStage
 	now   int64
@@ -349,7 +348,10 @@ func (w *Worker) Process(inPort uint32, pkts []*packet.Packet) {
 }
 
 func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
-	keys, ents := w.keys[:len(pkts)], w.ents[:len(pkts)]
+	keys := w.keys[:len(pkts)]
+	// The batch's entries live on the stack, where storing a pointer
+	// needs no write barrier and nothing needs clearing afterwards.
+	var ents [packet.BatchSize]*cache.Entry
 	maxFrame := 0
 	if in := w.table.get(inPort); in != nil {
 		maxFrame = int(in.maxFrame.Load())
@@ -362,47 +364,51 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 		p.InPort = no
 		off := packet.ParseOffsets(p.Data(), no, &keys[i])
 		keys[i].TunID, keys[i].TunSrc, keys[i].TunDst = p.Tun.ID, p.Tun.Src, p.Tun.Dst
-		ents[i] = nil
 		if r := sanity(p, &keys[i], off, maxFrame); r != action.DropNone {
 			w.d.drops[r].Add(1)
 			ents[i] = &rejected
 		}
 	}
-	for i := range keys {
-		if ents[i] == nil {
-			ents[i] = w.cw.Lookup(&keys[i], keys[i].Hash())
+	w.cw.LookupBatch(keys, ents[:len(pkts)])
+	// The kernel path as the batch starts: offloading is only a hint.
+	kp := w.d.kernel.Load()
+	// Packets of one megaflow next to each other (a run) are counted with
+	// one update and their actions looked at once, as Open vSwitch batches
+	// packets per flow.
+	for start := 0; start < len(pkts); {
+		e, end := ents[start], start+1
+		for end < len(pkts) && ents[end] == e {
+			end++
 		}
+		if e != &rejected {
+			w.run(inPort, e, pkts[start:end], keys[start:end], kp)
+		}
+		start = end
 	}
-	var last *cache.Entry
-	var runPkts, runBytes uint64
-	for i, p := range pkts {
-		e := ents[i]
-		if e == &rejected {
-			ents[i] = nil
-			continue
-		}
-		// Count runs of packets of the same megaflow with one update.
-		if e != last {
-			if last != nil {
-				last.Hit(runPkts, runBytes, w.now)
-			}
-			last, runPkts, runBytes = e, 0, 0
-		}
-		runPkts++
-		runBytes += uint64(p.Len())
-		if kp := w.d.kernel.Load(); kp != nil && e.L2Only() && len(e.Actions) == 1 {
+}
+
+// run counts and executes a run of packets that hit entry e.
+func (w *Worker) run(inPort uint32, e *cache.Entry, pkts []*packet.Packet, keys []flow.Key, kp *KernelPath) {
+	var bytes uint64
+	for _, p := range pkts {
+		bytes += uint64(p.Len())
+	}
+	e.Hit(uint64(len(pkts)), bytes, w.now)
+	acts := e.Actions
+	if kp != nil && e.L2Only() && len(acts) == 1 {
+		for i := range keys {
 			w.offload(*kp, inPort, &keys[i], e)
 		}
-		// The commonest list, one output, skips the interpreter.
-		if acts := e.Actions; len(acts) == 1 && acts[0].Kind == action.Output {
-			w.Output(acts[0].Port, p, true)
-		} else if r := action.Execute(p, acts, w); r != action.DropNone {
+	}
+	// The commonest list, one output, skips the interpreter.
+	if len(acts) == 1 && acts[0].Kind == action.Output {
+		w.outputLast(acts[0].Port, pkts)
+		return
+	}
+	for _, p := range pkts {
+		if r := action.Execute(p, acts, w); r != action.DropNone {
 			w.d.drops[r].Add(1)
 		}
-		ents[i] = nil
-	}
-	if last != nil {
-		last.Hit(runPkts, runBytes, w.now)
 	}
 }
 
@@ -496,6 +502,35 @@ func (w *Worker) Output(no uint32, p *packet.Packet, last bool) {
 	s.nbuf++
 	b.CopyFrom(p)
 	s.pkts = append(s.pkts, b)
+}
+
+// outputLast is Output(no, p, true) for each of pkts, with what does not
+// depend on the packet looked up once. Packets that need more than staging
+// as they are (a drop, a copy or a write of their own) go through Output.
+func (w *Worker) outputLast(no uint32, pkts []*packet.Packet) {
+	i, ok := w.table.index(no)
+	if !ok {
+		return
+	}
+	s := &w.stage[i]
+	lim, maxLen := int(s.port.maxTx.Load()), s.max
+	staged := s.pkts // kept in a register; s.pkts is current around calls
+	for _, p := range pkts {
+		if n := p.Len(); p.GSO.Type != packet.VirtioNetHdrGSONone || n > maxLen || lim > 0 && n > lim ||
+			p.Headroom() < keepHeadroom {
+			s.pkts = staged
+			w.Output(no, p, true)
+			staged = s.pkts
+			continue
+		}
+		if len(staged) == cap(staged) {
+			s.pkts = staged
+			w.flushStage(s)
+			staged = s.pkts
+		}
+		staged = append(staged, p)
+	}
+	s.pkts = staged
 }
 
 // keepHeadroom is the headroom a packet needs to be written as it is

@@ -180,13 +180,30 @@ func TestProcessHitAllocs(t *testing.T) {
 // output to an in-memory port, per packet, in batches of 32 spread over 32
 // flows.
 func BenchmarkFastPathHit(b *testing.B) {
+	benchFastPath(b, func(i int) []byte {
+		return testframe.UDP4(testframe.MAC(1), testframe.MAC(2), uint16(1000+i), 53)
+	})
+}
+
+// BenchmarkFastPathHitIPv6 is BenchmarkFastPathHit with IPv6 UDP packets,
+// whose keys take the exact-match hash's longer way.
+func BenchmarkFastPathHitIPv6(b *testing.B) {
+	benchFastPath(b, func(i int) []byte {
+		return testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Src6: netip.MustParseAddr("2001:db8::1"),
+			Dst6: netip.MustParseAddr("2001:db8::2"), Proto: 17, SrcPort: uint16(1000 + i), DstPort: 53, Payload: 18}.Bytes()
+	})
+}
+
+// benchFastPath runs batches of 32 frames, frame(0) to frame(31), from port
+// 1 to port 2 through NORMAL.
+func benchFastPath(b *testing.B, frame func(i int) []byte) {
 	br := newBridge(b, []string{"priority=0,actions=NORMAL"}, pipeline.Port{No: 1}, pipeline.Port{No: 2})
 	br.ports[2].Discard()
 	br.send(2, testframe.UDP4(testframe.MAC(2), testframe.MAC(1), 2, 1))
 	pkts := make([]*packet.Packet, packet.BatchSize)
 	frames := make([][]byte, packet.BatchSize)
 	for i := range pkts {
-		frames[i] = testframe.UDP4(testframe.MAC(1), testframe.MAC(2), uint16(1000+i), 53)
+		frames[i] = frame(i)
 		pkts[i] = packet.FromBytes(frames[i])
 	}
 	br.w.Process(1, pkts)
@@ -301,5 +318,66 @@ func TestLastOutputSendsPacketItself(t *testing.T) {
 	}
 	if out[3].pkts[2] == bare {
 		t.Errorf("port 3 was given a packet without headroom instead of a copy")
+	}
+}
+
+// limitPort is a ptrPort with a transmit limit (a tunnel's).
+type limitPort struct {
+	ptrPort
+	limit int
+}
+
+func (p *limitPort) MaxTxFrame() int { return p.limit }
+
+// TestSingleOutputRun checks the path for a run of packets whose megaflow
+// is a single output: packets go to the port themselves and in order,
+// except a packet without headroom (a copy) and one over the port's limit
+// (dropped as tunnel-mtu), also across a full stage.
+func TestSingleOutputRun(t *testing.T) {
+	p := pipeline.New(pipeline.Config{})
+	r, err := flowtext.ParseRule("priority=10,in_port=1,actions=output:2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AddRule(r); err != nil {
+		t.Fatal(err)
+	}
+	d := datapath.New(cache.New(p, cache.Config{}))
+	out := &limitPort{limit: 200}
+	for no, pt := range map[uint32]datapath.Port{1: porttest.New("p1"), 2: out} {
+		if _, err := d.Attach(no, pt); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.SetPort(pipeline.Port{No: no, Up: true, Name: "p" + string(rune('0'+no))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := d.NewWorker()
+	f := testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1000, 2000)
+	big := testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Payload: 300}.Bytes()
+	ring := packet.New(len(f))
+	ring.Alias(append(make([]byte, 64), f...), 64, 64+len(f))
+	bare := packet.New(len(f))
+	bare.Alias(append([]byte(nil), f...), 0, len(f))
+	pkts := []*packet.Packet{packet.FromBytes(f), ring, bare, packet.FromBytes(big)}
+	// Fill most of a batch so that the stage is full before the batch ends.
+	for len(pkts) < packet.BatchSize+5 {
+		pkts = append(pkts, packet.FromBytes(f))
+	}
+	w.Process(1, pkts)
+	if n := len(out.pkts); n != len(pkts)-1 {
+		t.Fatalf("port 2 got %d packets, want %d (all but the one over its limit)", n, len(pkts)-1)
+	}
+	if d.Drops()["tunnel-mtu"] != 1 {
+		t.Errorf("drops %v, want tunnel-mtu=1", d.Drops())
+	}
+	sent := append(pkts[:3:3], pkts[4:]...)
+	for i, want := range sent {
+		if !bytes.Equal(out.frames[i], want.Data()) {
+			t.Fatalf("packet %d: port 2 got %x, want %x", i, out.frames[i], want.Data())
+		}
+		if same := out.pkts[i] == want; same == (want == bare) {
+			t.Errorf("packet %d: sent as itself %v, want %v (only the packet without headroom is copied)", i, same, !same)
+		}
 	}
 }

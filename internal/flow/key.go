@@ -6,6 +6,7 @@ package flow
 import (
 	"hash/maphash"
 	"math/bits"
+	"math/rand/v2"
 	"unsafe"
 )
 
@@ -266,17 +267,122 @@ func (k *Key) Packet() *PacketWords {
 	return (*PacketWords)(unsafe.Pointer(&k.Words()[PipelineWords]))
 }
 
-// Hash returns a hash of all of k except the pipeline-only words, which are
-// zero for packets entering the switch. It is the exact-match cache hash,
-// the runtime's memory hash (AES rounds where the processor has them): on a
-// 128-byte block it costs about half of what a multiply per word does. Its
-// seed is chosen at random when the process starts, so hashes must not be
-// stored or sent anywhere.
-func (k *Key) Hash() uint64 {
-	return maphash.Bytes(keySeed, unsafe.Slice((*byte)(unsafe.Pointer(k.Packet())), unsafe.Sizeof(PacketWords{})))
+// Equal reports whether p and o are the same words. It compares them all
+// at once, without a call or a branch per word (a hit in a cache compares
+// every word anyway).
+func (p *PacketWords) Equal(o *PacketWords) bool {
+	return (p[0]^o[0])|(p[1]^o[1])|(p[2]^o[2])|(p[3]^o[3])|(p[4]^o[4])|(p[5]^o[5])|(p[6]^o[6])|(p[7]^o[7])|
+		(p[8]^o[8])|(p[9]^o[9])|(p[10]^o[10])|(p[11]^o[11])|(p[12]^o[12])|(p[13]^o[13])|(p[14]^o[14])|(p[15]^o[15]) == 0
 }
 
-var keySeed = maphash.MakeSeed()
+// A compile-time check that PacketWords.Equal reads every word.
+var _ [0]struct{} = [len(PacketWords{}) - 16]struct{}{}
+
+// EqualCommon reports whether p and o agree on the words that Hash always
+// reads (in port, Ethernet, VLAN, IPv4 and transport fields). Of two keys
+// with one hash that lacks HashRare, every other word is zero, so for them
+// it is Equal at half the cost.
+func (p *PacketWords) EqualCommon(o *PacketWords) bool {
+	return (p[hwInPort]^o[hwInPort])|(p[hwNwDst]^o[hwNwDst])|(p[hwEthDst]^o[hwEthDst])|(p[hwEthType]^o[hwEthType])|
+		(p[hwVLAN]^o[hwVLAN])|(p[hwTp]^o[hwTp])|(p[hwNwProto]^o[hwNwProto]) == 0
+}
+
+// HashRare is the bit of a Hash that is set exactly when one of the words
+// most packets leave zero (tunnel metadata, IPv6 and ND addresses, ARP
+// hardware addresses) is not.
+const HashRare = 1 << 63
+
+// Hash returns a hash of all of k except the pipeline-only words, which are
+// zero for packets entering the switch. It is the exact-match cache hash.
+// Its top bit is HashRare. Most keys (an untunneled IPv4 packet's) have
+// only seven non-zero words: their hash is a sum over those words of each
+// word, its high half folded into its low half (a product's top bit alone
+// would cancel against another word's, and its low bits see only the
+// word's low bits), times the word's own odd multiplier, then finalized.
+// The products are independent, so the processor overlaps them. The other
+// keys are hashed whole with the runtime's memory hash (AES rounds where
+// the processor has them), which beats sixteen multiplies. The multipliers
+// and the seed are drawn at random when the process starts, so hashes must
+// not be stored or sent anywhere.
+func (k *Key) Hash() uint64 {
+	var h [1]uint64
+	HashKeys(unsafe.Slice(k, 1), h[:])
+	return h[0]
+}
+
+// HashKeys sets hashes[i] to keys[i].Hash() for every key. Hashing a
+// batch in one loop spares a call per key.
+func HashKeys(keys []Key, hashes []uint64) {
+	hashes = hashes[:len(keys)]
+	m := &hashMul
+	for i := range keys {
+		p := keys[i].Packet()
+		if p[hwTunID]|p[hwTunSrc]|p[hwIPv6Src]|p[hwIPv6Src+1]|p[hwIPv6Dst]|p[hwIPv6Dst+1]|
+			p[hwNDTarget]|p[hwNDTarget+1]|p[hwArp] != 0 {
+			hashes[i] = hashAll(p) | HashRare
+			continue
+		}
+		// Each word is folded inline rather than by a helper: the
+		// compiler schedules an inlined helper's operations after every
+		// load, which spills.
+		x := p[hwInPort]
+		h := (x ^ x>>32) * m[hwInPort]
+		x = p[hwNwDst]
+		h += (x ^ x>>32) * m[hwNwDst]
+		x = p[hwEthDst]
+		h += (x ^ x>>32) * m[hwEthDst]
+		x = p[hwEthType]
+		h += (x ^ x>>32) * m[hwEthType]
+		x = p[hwVLAN]
+		h += (x ^ x>>32) * m[hwVLAN]
+		x = p[hwTp]
+		h += (x ^ x>>32) * m[hwTp]
+		x = p[hwNwProto]
+		h += (x ^ x>>32) * m[hwNwProto]
+		hashes[i] = finalize(h) &^ HashRare
+	}
+}
+
+// hashAll is Hash for the keys that have rare words set. It is not
+// inlined, to keep Hash's common case small.
+//
+//go:noinline
+func hashAll(p *PacketWords) uint64 {
+	return maphash.Bytes(hashSeed, unsafe.Slice((*byte)(unsafe.Pointer(p)), unsafe.Sizeof(*p)))
+}
+
+var hashSeed = maphash.MakeSeed()
+
+// Indexes in PacketWords of the words Hash reads, named by a field each
+// holds (others share the word: hwInPort holds NwSrc, hwEthDst the start of
+// EthSrc, hwEthType the rest of EthSrc and the outer TPID, hwVLAN the outer
+// TCI, the inner tag and the start of ArpSHA, hwArp the rest of ArpSHA and
+// most of ArpTHA, hwTp the end of ArpTHA, the ports and the TCP flags). The
+// first seven are the words an untunneled IPv4 packet fills.
+const (
+	hwInPort   = int(unsafe.Offsetof(Key{}.InPort))/8 - PipelineWords
+	hwNwDst    = int(unsafe.Offsetof(Key{}.NwDst))/8 - PipelineWords
+	hwEthDst   = int(unsafe.Offsetof(Key{}.EthDst))/8 - PipelineWords
+	hwEthType  = int(unsafe.Offsetof(Key{}.EthType))/8 - PipelineWords
+	hwVLAN     = int(unsafe.Offsetof(Key{}.VLANs)+2)/8 - PipelineWords
+	hwTp       = int(unsafe.Offsetof(Key{}.TpSrc))/8 - PipelineWords
+	hwNwProto  = int(unsafe.Offsetof(Key{}.NwProto))/8 - PipelineWords
+	hwTunID    = int(unsafe.Offsetof(Key{}.TunID))/8 - PipelineWords
+	hwTunSrc   = int(unsafe.Offsetof(Key{}.TunSrc))/8 - PipelineWords
+	hwIPv6Src  = int(unsafe.Offsetof(Key{}.IPv6Src))/8 - PipelineWords
+	hwIPv6Dst  = int(unsafe.Offsetof(Key{}.IPv6Dst))/8 - PipelineWords
+	hwNDTarget = int(unsafe.Offsetof(Key{}.NDTarget))/8 - PipelineWords
+	hwArp      = int(unsafe.Offsetof(Key{}.ArpSHA)+2)/8 - PipelineWords
+)
+
+// hashMul holds Hash's multiplier per packet word: odd, drawn at random
+// when the process starts.
+var hashMul = func() (m [KeyWords - PipelineWords]uint64) {
+	for i := range m {
+		m[i] = rand.Uint64() | 1
+	}
+	return m
+}()
 
 // MaskedHasher hashes and compares keys under one mask, looking only at
 // the mask's non-zero words, which it keeps side by side for tables that

@@ -3,6 +3,7 @@ package packet
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -503,6 +504,10 @@ func FuzzParse(f *testing.F) {
 		if ParseOffsets(data, inPort, &again) != off || again != k {
 			t.Fatalf("Parse is not deterministic or does not reset the key (-first +second):\n%s", keyDiff(k, again))
 		}
+		var ref flow.Key
+		if parseAny(data, inPort, &ref) != off || ref != k {
+			t.Fatalf("ParseOffsets and parseAny differ (-parseAny +ParseOffsets):\n%s", keyDiff(ref, k))
+		}
 		if k.InPort != inPort {
 			t.Fatalf("InPort %d, want %d", k.InPort, inPort)
 		}
@@ -557,5 +562,43 @@ func BenchmarkParse(b *testing.B) {
 				Parse(c.frame, testPort, &k)
 			}
 		})
+	}
+}
+
+// TestParseShortcutMatchesParseAny checks ParseOffsets, which parses plain
+// IPv4 TCP and UDP itself, against parseAny, which parses anything: on the
+// frames of the parse cases and on random mutations and cuts of their
+// Ethernet, IP and transport headers, both must give the same key and
+// offsets.
+func TestParseShortcutMatchesParseAny(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	common := 0
+	for _, c := range parseCases() {
+		for i := 0; i < 2000; i++ {
+			data := append([]byte(nil), c.frame...)
+			// Mutate a few bytes where the shortcut looks (an 802.1Q tag,
+			// IPv4 and TCP headers), sometimes cut the frame.
+			for j := rng.IntN(3); i > 0 && j >= 0 && len(data) > 12; j-- {
+				p := 12 + rng.IntN(min(len(data)-12, 2+VLANTagLen+IPv4MinLen+TCPMinLen))
+				data[p] = []byte{0, 0x45, 0x46, 6, 17, 0x50, 0x40, 0x81, 0x08, 0xff, byte(rng.Uint32())}[rng.IntN(11)]
+			}
+			if i > 0 && rng.IntN(4) == 0 {
+				data = data[:rng.IntN(len(data)+1)]
+			}
+			var fast, general flow.Key
+			fo, gen := ParseOffsets(data, testPort, &fast), parseAny(data, testPort, &general)
+			if fast != general || fo != gen {
+				t.Fatalf("%s: ParseOffsets and parseAny differ on %x (offsets %+v, %+v; -parseAny +ParseOffsets):\n%s",
+					c.name, data, gen, fo, keyDiff(general, fast))
+			}
+			if fast.EthType == flow.EthTypeIPv4 && fo.L4 != 0 && (fast.NwProto == 6 || fast.NwProto == 17) {
+				common++
+			}
+		}
+	}
+	// Plenty of frames must be of the kind the shortcut parses, or this
+	// test proves little.
+	if common < 10000 {
+		t.Errorf("only %d frames were plain IPv4 TCP or UDP", common)
 	}
 }
