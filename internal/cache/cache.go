@@ -138,10 +138,9 @@ func (c *Cache) NewWorker() *Worker {
 
 // Lookup returns the entry whose actions apply to a packet with key k,
 // translating it on a miss. The returned entry is valid at the pipeline's
-// current generation. The caller counts the packet with Entry.Hit. hash is
-// k.Hash(), which Lookup (a batch of one) now computes itself: the
-// parameter stays for its callers.
-func (w *Worker) Lookup(k *flow.Key, hash uint64) *Entry {
+// current generation. The caller counts the packet with Entry.Hit. It is
+// a batch of one.
+func (w *Worker) Lookup(k *flow.Key) *Entry {
 	var e [1]*Entry
 	w.LookupBatch(unsafe.Slice(k, 1), e[:])
 	return e[0]

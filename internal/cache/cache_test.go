@@ -135,7 +135,7 @@ func TestNoStaleEntries(t *testing.T) {
 		default:
 			k := keys[rng.IntN(len(keys))]
 			before := c.Stats().Upcalls + c.Stats().Revalidations
-			e := w.Lookup(&k, k.Hash())
+			e := w.Lookup(&k)
 			if c.Stats().Upcalls+c.Stats().Revalidations == before {
 				hits++
 			}
@@ -181,15 +181,15 @@ func TestLookupHitAllocs(t *testing.T) {
 	w := c.NewWorker()
 	var k flow.Key
 	packet.Parse(testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1, 2), 1, &k)
-	w.Lookup(&k, k.Hash())
-	if a := testing.AllocsPerRun(1000, func() { w.Lookup(&k, k.Hash()) }); a != 0 {
+	w.Lookup(&k)
+	if a := testing.AllocsPerRun(1000, func() { w.Lookup(&k) }); a != 0 {
 		t.Errorf("exact-match hit allocates %v times", a)
 	}
 	// A megaflow hit: a different key under the same mask.
 	var k2 flow.Key
 	packet.Parse(testframe.UDP4(testframe.MAC(3), testframe.MAC(4), 5, 6), 1, &k2)
 	w2 := c.NewWorker()
-	w2.Lookup(&k2, k2.Hash())
+	w2.Lookup(&k2)
 	if s := c.Stats(); s.Upcalls != 1 {
 		t.Errorf("second flow in the same megaflow caused an upcall: %+v", s)
 	}
@@ -233,7 +233,7 @@ func TestLookupBatch(t *testing.T) {
 				}
 				continue
 			}
-			want := ref.Lookup(&keys[i], keys[i].Hash())
+			want := ref.Lookup(&keys[i])
 			if e == nil || !slices.Equal(e.Actions, want.Actions) {
 				t.Fatalf("pass %d: key %d (%s) got %v, want %s", pass, i, flowtext.FormatKey(&keys[i]), e, action.Format(want.Actions))
 			}
@@ -281,7 +281,7 @@ func TestConcurrentWorkersAndChanges(t *testing.T) {
 				default:
 				}
 				k := keys[rng.IntN(len(keys))]
-				e := wk.Lookup(&k, k.Hash())
+				e := wk.Lookup(&k)
 				if len(e.Actions) == 0 {
 					t.Error("empty action list")
 				}
@@ -336,7 +336,7 @@ func TestUncachedPacketsCounted(t *testing.T) {
 		for _, f := range frames {
 			var k flow.Key
 			packet.Parse(f, 1, &k)
-			w.Lookup(&k, k.Hash()).Hit(1, uint64(len(f)), time.Now().UnixNano())
+			w.Lookup(&k).Hit(1, uint64(len(f)), time.Now().UnixNano())
 			total += uint64(len(f))
 		}
 	}
@@ -392,7 +392,7 @@ func TestOffloadHooks(t *testing.T) {
 	w := c.NewWorker()
 	var k flow.Key
 	packet.Parse(testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1, 2), 1, &k)
-	e := w.Lookup(&k, k.Hash())
+	e := w.Lookup(&k)
 	if !e.L2Only() {
 		t.Errorf("in_port=1,actions=output:2 gives mask %s: not L2-only", flowtext.FormatMatch(&flow.Match{Mask: *e.Mask}))
 	}
@@ -411,9 +411,9 @@ func TestOffloadHooks(t *testing.T) {
 		t.Fatalf("the rule counted %d packets after Flush, want 9 (the last 2 from the kernel)", n)
 	}
 	// A replaced entry is retired too.
-	e = w.Lookup(&k, k.Hash())
+	e = w.Lookup(&k)
 	mustAdd(t, p, "priority=10,in_port=1,actions=output:3")
-	if e2 := w.Lookup(&k, k.Hash()); e2 == e {
+	if e2 := w.Lookup(&k); e2 == e {
 		t.Fatalf("the modified rule did not replace the entry: %v", e.Actions)
 	}
 	if !slices.Contains(off.retired, e) {

@@ -178,7 +178,7 @@ func TestSweepRanksBusyMasksFirst(t *testing.T) {
 	}
 	w := c.NewWorker()
 	for _, k := range keys[2] {
-		if e := w.Lookup(&k, k.Hash()); e.Mask == nil || *e.Mask != masks[2] {
+		if e := w.Lookup(&k); e.Mask == nil || *e.Mask != masks[2] {
 			t.Fatalf("key %v found %+v, want its megaflow", k.TpDst, e)
 		}
 	}

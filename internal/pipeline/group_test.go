@@ -395,7 +395,7 @@ func TestGroupCountersThroughCache(t *testing.T) {
 	hit := func(pkt string, n int) {
 		k := key(t, pkt)
 		for i := 0; i < n; i++ {
-			e := w.Lookup(&k, k.Hash())
+			e := w.Lookup(&k)
 			e.Hit(1, 100, clk.now().UnixNano())
 		}
 	}
