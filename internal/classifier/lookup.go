@@ -21,17 +21,23 @@ type subRef struct {
 	checks int32 // stages with a hash set: all but the last
 	stages [numStages - 1]stageRef
 	last   []wordMask // the last stage's bits
+	more   []wordMask // all bits but the first stage's, each key word once
 	all    []wordMask // all bits, each key word once
-	nodes  []atomic.Pointer[node]
-	shift  uint8 // shiftFor(len(nodes))
-	one    *node // the only node, when there is one; nodes is nil then
-	st     *subtable
+	// upto is the first-stage bits of this subtable and of all before it
+	// in the snapshot, each key word once: a lookup that visits the
+	// subtables up to this one examines them all, so it adds them to its
+	// mask at once when it ends instead of once per visit.
+	upto  []wordMask
+	nodes []atomic.Pointer[node]
+	shift uint8 // shiftFor(len(nodes))
+	one   *node // the only node, when there is one; nodes is nil then
+	st    *subtable
 }
 
 // stageRef is a stage of a subtable but the last.
 type stageRef struct {
 	words []wordMask // the stage's bits
-	cum   []wordMask // the bits of this stage and the ones before, each key word once
+	more  []wordMask // the bits of the stages after the first up to this one, each key word once
 	set   []atomic.Uint64
 	shift uint8  // shiftFor(len(set))
 	one   uint64 // the only stored hash, when there is one; set is nil then
@@ -65,7 +71,8 @@ func (c *Classifier) Lookup(k *flow.Key, wc *flow.Mask) *flow.Rule {
 func (s *snapshot) lookup(seed uint64, kw, wc *[flow.KeyWords]uint64) *entry {
 	var best *entry
 	bestPri := int32(-1)
-	for i := range s.subs {
+	i := 0
+	for ; i < len(s.subs); i++ {
 		ref := &s.subs[i]
 		if bestPri >= int32(ref.maxPri) {
 			break
@@ -73,6 +80,9 @@ func (s *snapshot) lookup(seed uint64, kw, wc *[flow.KeyWords]uint64) *entry {
 		if e := ref.visit(seed, kw, wc, s.version); e != nil && int32(e.pri) > bestPri {
 			best, bestPri = e, int32(e.pri)
 		}
+	}
+	if wc != nil && i > 0 {
+		orInto(wc, s.subs[i-1].upto)
 	}
 	return best
 }
@@ -82,7 +92,8 @@ func (s *snapshot) lookup(seed uint64, kw, wc *[flow.KeyWords]uint64) *entry {
 // the bits hashed so far to wc (if not nil); or, when every stage's hash
 // is known, adds all of the mask's bits to wc and returns the
 // highest-priority entry visible at version v of the node whose key is kw,
-// or nil.
+// or nil. It leaves the first stage's bits out of wc: the caller adds
+// them (see subRef.upto).
 func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *entry {
 	h := seed
 	for j := range ref.checks {
@@ -96,7 +107,7 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 			continue
 		}
 		if wc != nil {
-			orInto(wc, sg.cum)
+			orInto(wc, sg.more)
 		}
 		return nil
 	}
@@ -105,7 +116,7 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 		h = mix(h, w, kw[w.idx]&w.m)
 	}
 	if wc != nil {
-		orInto(wc, ref.all)
+		orInto(wc, ref.more)
 	}
 	n := ref.one
 	if n == nil {

@@ -52,11 +52,14 @@ type subtable struct {
 	words   []wordMask
 	ends    [numStages]uint8
 	nstages int // stages in which mask has bits; ends beyond are unused
-	// cum[i] is words[:ends[i]] with each key word once, and all is the
-	// last of them: the lists to add to a lookup's mask and to compare
-	// nodes with.
-	cum [numStages][]wordMask
-	all []wordMask
+	// first is the first stage's bits, which every lookup that visits the
+	// subtable examines; more[i] the bits of the stages after it up to
+	// stage i, which a lookup that gets that far examines too (more[0] is
+	// empty). all is every bit of the mask: what nodes hold and are
+	// compared with. Each list names a key word once.
+	first []wordMask
+	more  [numStages][]wordMask
+	all   []wordMask
 
 	// Writer-only state. Lookups reach sets and table through the
 	// snapshot's view (see ref), so a change to that view must be
@@ -93,11 +96,12 @@ func newSubtable(m *flow.Mask, seed uint64) *subtable {
 		}
 	}
 	st.words = st.words[:len(st.words):len(st.words)]
-	for i := range st.nstages {
-		st.cum[i] = merged(st.words[:st.ends[i]])
-	}
 	if st.nstages > 0 {
-		st.all = st.cum[st.nstages-1]
+		st.first = merged(st.words[:st.ends[0]])
+		for i := 1; i < st.nstages; i++ {
+			st.more[i] = without(merged(st.words[:st.ends[i]]), st.first)
+		}
+		st.all = merged(st.words)
 	}
 	for i := range st.nstages - 1 {
 		st.sets[i] = newHashSet(0)
@@ -130,6 +134,22 @@ func merged(ws []wordMask) []wordMask {
 	return out[:len(out):len(out)]
 }
 
+// without returns ws without the bits of drop.
+func without(ws, drop []wordMask) []wordMask {
+	var out []wordMask
+	for _, w := range ws {
+		for _, d := range drop {
+			if d.idx == w.idx {
+				w.m &^= d.m
+			}
+		}
+		if w.m != 0 {
+			out = append(out, w)
+		}
+	}
+	return out[:len(out):len(out)]
+}
+
 // ref returns the snapshot's view of st.
 func (st *subtable) ref() subRef {
 	r := subRef{maxPri: st.prios.max(), all: st.all, nodes: st.table.slots, shift: shiftFor(len(st.table.slots)), st: st}
@@ -137,10 +157,10 @@ func (st *subtable) ref() subRef {
 	for i := range st.nstages {
 		end := int(st.ends[i])
 		if i == st.nstages-1 {
-			r.last = st.words[start:end:end]
+			r.last, r.more = st.words[start:end:end], st.more[i]
 			break
 		}
-		r.stages[i] = stageRef{words: st.words[start:end:end], cum: st.cum[i]}
+		r.stages[i] = stageRef{words: st.words[start:end:end], more: st.more[i]}
 		if set := st.sets[i]; set.used == 1 {
 			r.stages[i].one = set.only()
 		} else {
