@@ -13,7 +13,10 @@
 //     tables.
 //  2. Visits the subtables in that order and stops as soon as the best rule
 //     found has at least the next subtable's highest priority: nothing later
-//     can beat it, so nothing later is examined or added to the mask.
+//     can beat it, so nothing later is examined or added to the mask. A
+//     subtable whose rules all name another eth_type or ip_proto than the
+//     key's is skipped with only those bits examined (the prerequisite
+//     filter, subtable.go).
 //  3. In a subtable, hashes the key's masked bits one stage at a time
 //     (pipeline state, tunnel and in_port; then L2; L3; L4). After each
 //     stage but the last it probes the set of the subtable's node hashes up
@@ -291,7 +294,7 @@ func (c *Classifier) insert(r *flow.Rule, v uint64) {
 		for i, w := range st.all {
 			n.vals[i] = kw[w.idx] & w.m
 		}
-		st.addNode(n, &hs)
+		st.addNode(n, &hs, &r.Match.Key)
 		c.dirty = c.dirty || st.stale
 		e = &n.first
 	} else {

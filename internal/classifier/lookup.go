@@ -18,11 +18,17 @@ type snapshot struct {
 // reaches a node, laid out so that it comes from the snapshot's array.
 type subRef struct {
 	maxPri uint16
-	checks int32 // stages with a hash set: all but the last
-	stages [numStages - 1]stageRef
-	last   []wordMask // the last stage's bits
-	more   []wordMask // all bits but the first stage's, each key word once
-	all    []wordMask // all bits, each key word once
+	// The prerequisite filter: when preMask is not zero, a key whose
+	// preValue under preMask is none of pre[:npre] matches no rule. The
+	// slots after npre repeat noPre, which no value under a mask equals.
+	npre    uint8
+	preMask uint32
+	pre     [maxPre]uint32
+	checks  int32 // stages with a hash set: all but the last
+	stages  [numStages - 1]stageRef
+	last    []wordMask // the last stage's bits
+	more    []wordMask // all bits but the first stage's, each key word once
+	all     []wordMask // all bits, each key word once
 	// upto is the first-stage bits of this subtable and of all before it
 	// in the snapshot, each key word once: a lookup that visits the
 	// subtables up to this one examines them all, so it adds them to its
@@ -55,9 +61,15 @@ func (c *Classifier) Lookup(k *flow.Key, wc *flow.Mask) *flow.Rule {
 	if wc != nil {
 		ww = wc.Words()
 	}
+	pv := preValue(k)
 	for {
 		s := c.snap.Load()
-		e := s.lookup(c.seed, kw, ww)
+		e, pm := s.lookup(c.seed, kw, pv, ww)
+		if wc != nil && pm != 0 {
+			// The prerequisite bits the filters compared.
+			wc.EthType |= uint16(pm >> 8)
+			wc.NwProto |= uint8(pm)
+		}
 		// A retry may leave extra bits in wc; more bits are always safe.
 		if c.reclaimed.Load() <= s.version {
 			if e == nil {
@@ -68,14 +80,24 @@ func (c *Classifier) Lookup(k *flow.Key, wc *flow.Mask) *flow.Rule {
 	}
 }
 
-func (s *snapshot) lookup(seed uint64, kw, wc *[flow.KeyWords]uint64) *entry {
+// lookup returns the entry for kw, whose prerequisite value is pv, and
+// the prerequisite bits that skipped subtables compared, which wc (if not
+// nil) needs too.
+func (s *snapshot) lookup(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc *[flow.KeyWords]uint64) (*entry, uint32) {
 	var best *entry
 	bestPri := int32(-1)
+	var pm uint32
 	i := 0
 	for ; i < len(s.subs); i++ {
 		ref := &s.subs[i]
 		if bestPri >= int32(ref.maxPri) {
 			break
+		}
+		if ref.preMask != 0 && !ref.admits(pv) {
+			if wc != nil {
+				pm |= ref.ruledOut(pv)
+			}
+			continue
 		}
 		if e := ref.visit(seed, kw, wc, s.version); e != nil && int32(e.pri) > bestPri {
 			best, bestPri = e, int32(e.pri)
@@ -84,7 +106,28 @@ func (s *snapshot) lookup(seed uint64, kw, wc *[flow.KeyWords]uint64) *entry {
 	if wc != nil && i > 0 {
 		orInto(wc, s.subs[i-1].upto)
 	}
-	return best
+	return best, pm
+}
+
+// admits reports whether a key whose prerequisite value is pv may match
+// a rule of the subtable, which has a prerequisite filter.
+func (ref *subRef) admits(pv uint32) bool {
+	v := pv & ref.preMask
+	return v == ref.pre[0] || v == ref.pre[1] || v == ref.pre[2] || v == ref.pre[3]
+}
+
+// ruledOut returns the prerequisite bits that show that a key whose
+// prerequisite value is pv, which the subtable does not admit, matches no
+// rule of it: eth_type's alone when it suffices, so that other traffic
+// does not examine ip_proto.
+func (ref *subRef) ruledOut(pv uint32) uint32 {
+	em := ref.preMask &^ 0xff
+	for _, x := range ref.pre[:ref.npre] {
+		if x&em == pv&em {
+			return ref.preMask
+		}
+	}
+	return em
 }
 
 // visit looks kw up in the subtable: it hashes kw stage by stage, starting
