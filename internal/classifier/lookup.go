@@ -87,24 +87,36 @@ func (s *snapshot) lookup(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc 
 	var best *entry
 	bestPri := int32(-1)
 	var pm uint32
+	subs := s.subs
 	i := 0
-	for ; i < len(s.subs); i++ {
-		ref := &s.subs[i]
-		if bestPri >= int32(ref.maxPri) {
-			break
-		}
-		if ref.preMask != 0 && !ref.admits(pv) {
+	for i < len(subs) {
+		// Pass the subtables the filter rules out in a loop of their own,
+		// so that it keeps its variables in registers: the loop around
+		// visit reloads them after every call.
+		ref := &subs[i]
+		for ref.preMask != 0 && !ref.admits(pv) {
+			if bestPri >= int32(ref.maxPri) {
+				goto done
+			}
 			if wc != nil {
 				pm |= ref.ruledOut(pv)
 			}
-			continue
+			if i++; i == len(subs) {
+				goto done
+			}
+			ref = &subs[i]
+		}
+		if bestPri >= int32(ref.maxPri) {
+			break
 		}
 		if e := ref.visit(seed, kw, wc, s.version); e != nil && int32(e.pri) > bestPri {
 			best, bestPri = e, int32(e.pri)
 		}
+		i++
 	}
+done:
 	if wc != nil && i > 0 {
-		orInto(wc, s.subs[i-1].upto)
+		orInto(wc, subs[i-1].upto)
 	}
 	return best, pm
 }
@@ -122,10 +134,10 @@ func (ref *subRef) admits(pv uint32) bool {
 // does not examine ip_proto.
 func (ref *subRef) ruledOut(pv uint32) uint32 {
 	em := ref.preMask &^ 0xff
-	for _, x := range ref.pre[:ref.npre] {
-		if x&em == pv&em {
-			return ref.preMask
-		}
+	v := pv & em
+	// A noPre slot may seem to agree: that only examines more bits.
+	if v == ref.pre[0]&em || v == ref.pre[1]&em || v == ref.pre[2]&em || v == ref.pre[3]&em {
+		return ref.preMask
 	}
 	return em
 }
