@@ -89,6 +89,7 @@ func (s *snapshot) lookup(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc 
 	var pm uint32
 	subs := s.subs
 	i := 0
+subtables:
 	for i < len(subs) {
 		// Pass the subtables the filter rules out in a loop of their own,
 		// so that it keeps its variables in registers: the loop around
@@ -96,13 +97,13 @@ func (s *snapshot) lookup(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc 
 		ref := &subs[i]
 		for ref.preMask != 0 && !ref.admits(pv) {
 			if bestPri >= int32(ref.maxPri) {
-				goto done
+				break subtables
 			}
 			if wc != nil {
 				pm |= ref.ruledOut(pv)
 			}
 			if i++; i == len(subs) {
-				goto done
+				break subtables
 			}
 			ref = &subs[i]
 		}
@@ -114,7 +115,6 @@ func (s *snapshot) lookup(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc 
 		}
 		i++
 	}
-done:
 	if wc != nil && i > 0 {
 		orInto(wc, subs[i-1].upto)
 	}
