@@ -193,8 +193,8 @@ func TestPrerequisiteFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := &c.snap.Load().subs[0]
-	if want := uint32(0xffffff); ref.preMask != want || ref.npre != 1 || ref.pre[0] != uint32(flow.EthTypeIPv4)<<8|flow.IPProtoTCP {
-		t.Fatalf("filter %#x %d %x, want mask %#x and the one value of v4", ref.preMask, ref.npre, ref.pre, want)
+	if want := uint32(0xffffff); ref.preMask != want || ref.pre != [maxPre]uint32{uint32(flow.EthTypeIPv4)<<8 | flow.IPProtoTCP, noPre, noPre, noPre} {
+		t.Fatalf("filter %#x %x, want mask %#x and the one value of v4", ref.preMask, ref.pre, want)
 	}
 	for _, tt := range []struct {
 		name string

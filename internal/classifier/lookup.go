@@ -19,9 +19,8 @@ type snapshot struct {
 type subRef struct {
 	maxPri uint16
 	// The prerequisite filter: when preMask is not zero, a key whose
-	// preValue under preMask is none of pre[:npre] matches no rule. The
-	// slots after npre repeat noPre, which no value under a mask equals.
-	npre    uint8
+	// preValue under preMask is none of pre matches no rule. Unused slots
+	// hold noPre, which no value under a mask equals.
 	preMask uint32
 	pre     [maxPre]uint32
 	checks  int32 // stages with a hash set: all but the last

@@ -179,7 +179,7 @@ func (st *subtable) ref() subRef {
 		r.one, r.nodes = st.table.only(), nil
 	}
 	if m := st.preMask(); m != 0 && !st.preOff {
-		r.preMask, r.npre = m, uint8(len(st.pre))
+		r.preMask = m
 		for i := range r.pre {
 			r.pre[i] = noPre
 			if i < len(st.pre) {
