@@ -13,7 +13,10 @@
 //     tables.
 //  2. Visits the subtables in that order and stops as soon as the best rule
 //     found has at least the next subtable's highest priority: nothing later
-//     can beat it, so nothing later is examined or added to the mask.
+//     can beat it, so nothing later is examined or added to the mask. A
+//     subtable whose rules all name another eth_type or ip_proto than the
+//     key's is skipped with only those bits examined (the prerequisite
+//     filter, subtable.go).
 //  3. In a subtable, hashes the key's masked bits one stage at a time
 //     (pipeline state, tunnel and in_port; then L2; L3; L4). After each
 //     stage but the last it probes the set of the subtable's node hashes up
@@ -21,7 +24,10 @@
 //     only the mask bits of the stages hashed so far join the examined bits.
 //     This keeps megaflows tight: one rule on TCP ports does not make every
 //     non-TCP megaflow match ports. (A hash collision that lets a probe hit
-//     only means more bits are examined, which is always safe.)
+//     only means more bits are examined, which is always safe.) Every
+//     visit examines its subtable's first stage, so the snapshot keeps the
+//     union of the first stages' bits of the subtables up to each one, and
+//     the lookup adds the union once when it ends.
 //  4. After the last stage all of the subtable's mask bits join the
 //     examined bits, and the node table is probed with the full hash; a
 //     node found is checked word by word against the key. Its first rule
@@ -53,6 +59,7 @@ package classifier
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -224,14 +231,47 @@ func (c *Classifier) apply(inserts []*flow.Rule, dead []*entry) {
 func (c *Classifier) publish(v uint64) {
 	subs := c.snap.Load().subs
 	if c.dirty {
+		// Sorting the subtables rather than their views moves pointers,
+		// not structs of hundreds of bytes; and they are mostly in order
+		// already from the last time.
+		slices.SortStableFunc(c.subtables, func(a, b *subtable) int { return int(b.prios.max()) - int(a.prios.max()) })
 		subs = make([]subRef, len(c.subtables))
 		for i, st := range c.subtables {
+			st.pos = i
 			subs[i] = st.ref()
 		}
-		slices.SortStableFunc(subs, func(a, b subRef) int { return int(b.maxPri) - int(a.maxPri) })
+		setUpto(subs)
 		c.dirty = false
 	}
 	c.snap.Store(&snapshot{version: v, subs: subs, n: c.n})
+}
+
+// setUpto sets the upto list of each subtable of a snapshot.
+func setUpto(subs []subRef) {
+	var acc [flow.KeyWords]uint64
+	var used uint64 // the words of acc that are not zero (the key has fewer than 64)
+	buf := make([]wordMask, 0, 2*flow.KeyWords)
+	var upto []wordMask
+	for i := range subs {
+		grew := false
+		for _, w := range subs[i].st.first {
+			if acc[w.idx]|w.m != acc[w.idx] {
+				acc[w.idx] |= w.m
+				used |= 1 << w.idx
+				grew = true
+			}
+		}
+		if grew {
+			start := len(buf)
+			for u := used; u != 0; u &= u - 1 {
+				j := bits.TrailingZeros64(u)
+				buf = append(buf, wordMask{idx: uint32(j), m: acc[j]})
+			}
+			// Earlier lists keep the array they were cut from if buf grows.
+			upto = buf[start:len(buf):len(buf)]
+		}
+		subs[i].upto = upto
+	}
 }
 
 // insert adds r, visible from version v.
@@ -254,7 +294,7 @@ func (c *Classifier) insert(r *flow.Rule, v uint64) {
 		for i, w := range st.all {
 			n.vals[i] = kw[w.idx] & w.m
 		}
-		st.addNode(n, &hs)
+		st.addNode(n, &hs, &r.Match.Key)
 		c.dirty = c.dirty || st.stale
 		e = &n.first
 	} else {
@@ -371,3 +411,6 @@ func (c *Classifier) Rules(fn func(*flow.Rule) bool) {
 		}
 	}
 }
+
+// setUpto's bitmap of key words has room for every word.
+const _ = uint(64 - flow.KeyWords)

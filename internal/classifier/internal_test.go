@@ -27,7 +27,7 @@ func TestLookupRetriesAfterReclaim(t *testing.T) {
 	if err := c.Apply([]*flow.Rule{b}, []*flow.Rule{a}); err != nil {
 		t.Fatal(err)
 	}
-	if e := old.lookup(c.seed, k.Words(), nil); e == nil || e.rule != low {
+	if e, _ := old.lookup(c.seed, k.Words(), preValue(&k), nil); e == nil || e.rule != low {
 		t.Fatalf("a stale lookup found %v; the test expects the torn answer (the catch-all)", e)
 	}
 	if c.reclaimed.Load() <= old.version {
@@ -175,6 +175,70 @@ func TestHashStructuredKeys(t *testing.T) {
 			k.Words()[7] ^= (1 << a) & m.Words()[7]
 			k.Words()[w] ^= (1 << a) & m.Words()[w]
 			add(k)
+		}
+	}
+}
+
+// TestPrerequisiteFilter checks that a subtable whose rules name other
+// protocols is skipped on eth_type alone, and that a subtable with more
+// than maxPre values has no filter but still answers.
+func TestPrerequisiteFilter(t *testing.T) {
+	v4 := &flow.Rule{Priority: 100}
+	v4.Match.Mask.EthType, v4.Match.Key.EthType = 0xffff, flow.EthTypeIPv4
+	v4.Match.Mask.NwDst, v4.Match.Key.NwDst = 0xffffff00, 0xc6336400
+	v4.Match.Mask.NwProto, v4.Match.Key.NwProto = 0xff, flow.IPProtoTCP
+	low := &flow.Rule{Priority: 1}
+	c := New()
+	if err := c.Apply([]*flow.Rule{v4, low}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ref := &c.snap.Load().subs[0]
+	if want := uint32(0xffffff); ref.preMask != want || ref.pre != [maxPre]uint32{uint32(flow.EthTypeIPv4)<<8 | flow.IPProtoTCP, noPre, noPre, noPre} {
+		t.Fatalf("filter %#x %x, want mask %#x and the one value of v4", ref.preMask, ref.pre, want)
+	}
+	for _, tt := range []struct {
+		name string
+		k    flow.Key
+		want *flow.Rule
+		wc   flow.Mask // exactly the examined bits
+	}{
+		{"arp", flow.Key{EthType: flow.EthTypeARP, NwDst: 0xc6336401}, low, flow.Mask{EthType: 0xffff}},
+		// Hashing v4's subtable would examine nw_dst too.
+		{"udp", flow.Key{EthType: flow.EthTypeIPv4, NwProto: flow.IPProtoUDP, NwDst: 0xc6336401}, low, flow.Mask{EthType: 0xffff, NwProto: 0xff}},
+		{"tcp", flow.Key{EthType: flow.EthTypeIPv4, NwProto: flow.IPProtoTCP, NwDst: 0xc6336401}, v4, v4.Match.Mask},
+	} {
+		var wc flow.Mask
+		if got := c.Lookup(&tt.k, &wc); got != tt.want {
+			t.Errorf("%s: Lookup = %p, want %p", tt.name, got, tt.want)
+		}
+		if wc != tt.wc {
+			t.Errorf("%s: examined %x, want %x", tt.name, wc.Words(), tt.wc.Words())
+		}
+	}
+
+	// One subtable, eth_type only, with more values than a filter holds.
+	var many []*flow.Rule
+	for i := range maxPre + 1 {
+		r := &flow.Rule{Priority: 50}
+		r.Match.Mask.EthType, r.Match.Key.EthType = 0xffff, uint16(0x9000+i)
+		many = append(many, r)
+	}
+	if err := c.Apply(many, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range many {
+		k := flow.Key{EthType: uint16(0x9000 + i)}
+		if got := c.Lookup(&k, nil); got != r {
+			t.Errorf("eth_type %#x: Lookup = %p, want %p", k.EthType, got, r)
+		}
+	}
+	st := c.byMask[many[0].Match.Mask]
+	if !st.preOff {
+		t.Errorf("a subtable with %d prerequisite values keeps its filter", maxPre+1)
+	}
+	for _, s := range c.snap.Load().subs {
+		if s.st == st && s.preMask != 0 {
+			t.Errorf("the snapshot filters a subtable whose filter is off")
 		}
 	}
 }

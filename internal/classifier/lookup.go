@@ -18,20 +18,31 @@ type snapshot struct {
 // reaches a node, laid out so that it comes from the snapshot's array.
 type subRef struct {
 	maxPri uint16
-	checks int32 // stages with a hash set: all but the last
-	stages [numStages - 1]stageRef
-	last   []wordMask // the last stage's bits
-	all    []wordMask // all bits, each key word once
-	nodes  []atomic.Pointer[node]
-	shift  uint8 // shiftFor(len(nodes))
-	one    *node // the only node, when there is one; nodes is nil then
-	st     *subtable
+	// The prerequisite filter: when preMask is not zero, a key whose
+	// preValue under preMask is none of pre matches no rule. Unused slots
+	// hold noPre, which no value under a mask equals.
+	preMask uint32
+	pre     [maxPre]uint32
+	checks  int32 // stages with a hash set: all but the last
+	stages  [numStages - 1]stageRef
+	last    []wordMask // the last stage's bits
+	more    []wordMask // all bits but the first stage's, each key word once
+	all     []wordMask // all bits, each key word once
+	// upto is the first-stage bits of this subtable and of all before it
+	// in the snapshot, each key word once: a lookup that visits the
+	// subtables up to this one examines them all, so it adds them to its
+	// mask at once when it ends instead of once per visit.
+	upto  []wordMask
+	nodes []atomic.Pointer[node]
+	shift uint8 // shiftFor(len(nodes))
+	one   *node // the only node, when there is one; nodes is nil then
+	st    *subtable
 }
 
 // stageRef is a stage of a subtable but the last.
 type stageRef struct {
 	words []wordMask // the stage's bits
-	cum   []wordMask // the bits of this stage and the ones before, each key word once
+	more  []wordMask // the bits of the stages after the first up to this one, each key word once
 	set   []atomic.Uint64
 	shift uint8  // shiftFor(len(set))
 	one   uint64 // the only stored hash, when there is one; set is nil then
@@ -49,9 +60,15 @@ func (c *Classifier) Lookup(k *flow.Key, wc *flow.Mask) *flow.Rule {
 	if wc != nil {
 		ww = wc.Words()
 	}
+	pv := preValue(k)
 	for {
 		s := c.snap.Load()
-		e := s.lookup(c.seed, kw, ww)
+		e, pm := s.lookup(c.seed, kw, pv, ww)
+		if wc != nil && pm != 0 {
+			// The prerequisite bits the filters compared.
+			wc.EthType |= uint16(pm >> 8)
+			wc.NwProto |= uint8(pm)
+		}
 		// A retry may leave extra bits in wc; more bits are always safe.
 		if c.reclaimed.Load() <= s.version {
 			if e == nil {
@@ -62,19 +79,66 @@ func (c *Classifier) Lookup(k *flow.Key, wc *flow.Mask) *flow.Rule {
 	}
 }
 
-func (s *snapshot) lookup(seed uint64, kw, wc *[flow.KeyWords]uint64) *entry {
+// lookup returns the entry for kw, whose prerequisite value is pv, and
+// the prerequisite bits that skipped subtables compared, which wc (if not
+// nil) needs too.
+func (s *snapshot) lookup(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc *[flow.KeyWords]uint64) (*entry, uint32) {
 	var best *entry
 	bestPri := int32(-1)
-	for i := range s.subs {
-		ref := &s.subs[i]
+	var pm uint32
+	subs := s.subs
+	i := 0
+subtables:
+	for i < len(subs) {
+		// Pass the subtables the filter rules out in a loop of their own,
+		// so that it keeps its variables in registers: the loop around
+		// visit reloads them after every call.
+		ref := &subs[i]
+		for ref.preMask != 0 && !ref.admits(pv) {
+			if bestPri >= int32(ref.maxPri) {
+				break subtables
+			}
+			if wc != nil {
+				pm |= ref.ruledOut(pv)
+			}
+			if i++; i == len(subs) {
+				break subtables
+			}
+			ref = &subs[i]
+		}
 		if bestPri >= int32(ref.maxPri) {
 			break
 		}
 		if e := ref.visit(seed, kw, wc, s.version); e != nil && int32(e.pri) > bestPri {
 			best, bestPri = e, int32(e.pri)
 		}
+		i++
 	}
-	return best
+	if wc != nil && i > 0 {
+		orInto(wc, subs[i-1].upto)
+	}
+	return best, pm
+}
+
+// admits reports whether a key whose prerequisite value is pv may match
+// a rule of the subtable, which has a prerequisite filter.
+func (ref *subRef) admits(pv uint32) bool {
+	v := pv & ref.preMask
+	return v == ref.pre[0] || v == ref.pre[1] || v == ref.pre[2] || v == ref.pre[3]
+}
+
+// ruledOut returns the prerequisite bits that show that a key whose
+// prerequisite value is pv, which the subtable does not admit, matches no
+// rule of it: eth_type's alone when it suffices, so that other traffic
+// does not examine ip_proto.
+func (ref *subRef) ruledOut(pv uint32) uint32 {
+	em := ref.preMask &^ 0xff
+	v := pv & em
+	// A noPre slot may seem to agree: that only examines more bits.
+	if v == ref.pre[0]&em || v == ref.pre[1]&em || v == ref.pre[2]&em || v == ref.pre[3]&em {
+		return ref.preMask
+	}
+	return em
 }
 
 // visit looks kw up in the subtable: it hashes kw stage by stage, starting
@@ -82,7 +146,8 @@ func (s *snapshot) lookup(seed uint64, kw, wc *[flow.KeyWords]uint64) *entry {
 // the bits hashed so far to wc (if not nil); or, when every stage's hash
 // is known, adds all of the mask's bits to wc and returns the
 // highest-priority entry visible at version v of the node whose key is kw,
-// or nil.
+// or nil. It leaves the first stage's bits out of wc: the caller adds
+// them (see subRef.upto).
 func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *entry {
 	h := seed
 	for j := range ref.checks {
@@ -96,7 +161,7 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 			continue
 		}
 		if wc != nil {
-			orInto(wc, sg.cum)
+			orInto(wc, sg.more)
 		}
 		return nil
 	}
@@ -105,7 +170,7 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 		h = mix(h, w, kw[w.idx]&w.m)
 	}
 	if wc != nil {
-		orInto(wc, ref.all)
+		orInto(wc, ref.more)
 	}
 	n := ref.one
 	if n == nil {

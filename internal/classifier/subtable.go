@@ -2,6 +2,7 @@ package classifier
 
 import (
 	"math/bits"
+	"slices"
 
 	"github.com/dvs-project/dvs/internal/flow"
 )
@@ -52,11 +53,14 @@ type subtable struct {
 	words   []wordMask
 	ends    [numStages]uint8
 	nstages int // stages in which mask has bits; ends beyond are unused
-	// cum[i] is words[:ends[i]] with each key word once, and all is the
-	// last of them: the lists to add to a lookup's mask and to compare
-	// nodes with.
-	cum [numStages][]wordMask
-	all []wordMask
+	// first is the first stage's bits, which every lookup that visits the
+	// subtable examines; more[i] the bits of the stages after it up to
+	// stage i, which a lookup that gets that far examines too (more[0] is
+	// empty). all is every bit of the mask: what nodes hold and are
+	// compared with. Each list names a key word once.
+	first []wordMask
+	more  [numStages][]wordMask
+	all   []wordMask
 
 	// Writer-only state. Lookups reach sets and table through the
 	// snapshot's view (see ref), so a change to that view must be
@@ -68,9 +72,14 @@ type subtable struct {
 	sets  [numStages - 1]*hashSet
 	table *nodeTable
 	stale bool // the published view is out of date
-	prios prioSet
-	n     int // entries, including ones awaiting physical removal
-	pos   int // index in Classifier.subtables
+	// pre counts the nodes per prerequisite value (see preValue) while
+	// there are at most maxPre values, and preOff is set for good once
+	// there were more: the filter is off for the subtable then.
+	pre    []preCount
+	preOff bool
+	prios  prioSet
+	n      int // entries, including ones awaiting physical removal
+	pos    int // index in Classifier.subtables
 }
 
 // newSubtable returns an empty subtable for mask m whose words hash with
@@ -93,11 +102,12 @@ func newSubtable(m *flow.Mask, seed uint64) *subtable {
 		}
 	}
 	st.words = st.words[:len(st.words):len(st.words)]
-	for i := range st.nstages {
-		st.cum[i] = merged(st.words[:st.ends[i]])
-	}
 	if st.nstages > 0 {
-		st.all = st.cum[st.nstages-1]
+		st.first = merged(st.words[:st.ends[0]])
+		for i := 1; i < st.nstages; i++ {
+			st.more[i] = without(merged(st.words[:st.ends[i]]), st.first)
+		}
+		st.all = merged(st.words)
 	}
 	for i := range st.nstages - 1 {
 		st.sets[i] = newHashSet(0)
@@ -130,6 +140,22 @@ func merged(ws []wordMask) []wordMask {
 	return out[:len(out):len(out)]
 }
 
+// without returns ws without the bits of drop.
+func without(ws, drop []wordMask) []wordMask {
+	var out []wordMask
+	for _, w := range ws {
+		for _, d := range drop {
+			if d.idx == w.idx {
+				w.m &^= d.m
+			}
+		}
+		if w.m != 0 {
+			out = append(out, w)
+		}
+	}
+	return out[:len(out):len(out)]
+}
+
 // ref returns the snapshot's view of st.
 func (st *subtable) ref() subRef {
 	r := subRef{maxPri: st.prios.max(), all: st.all, nodes: st.table.slots, shift: shiftFor(len(st.table.slots)), st: st}
@@ -137,10 +163,10 @@ func (st *subtable) ref() subRef {
 	for i := range st.nstages {
 		end := int(st.ends[i])
 		if i == st.nstages-1 {
-			r.last = st.words[start:end:end]
+			r.last, r.more = st.words[start:end:end], st.more[i]
 			break
 		}
-		r.stages[i] = stageRef{words: st.words[start:end:end], cum: st.cum[i]}
+		r.stages[i] = stageRef{words: st.words[start:end:end], more: st.more[i]}
 		if set := st.sets[i]; set.used == 1 {
 			r.stages[i].one = set.only()
 		} else {
@@ -151,6 +177,15 @@ func (st *subtable) ref() subRef {
 	}
 	if st.table.used == 1 {
 		r.one, r.nodes = st.table.only(), nil
+	}
+	if m := st.preMask(); m != 0 && !st.preOff {
+		r.preMask = m
+		for i := range r.pre {
+			r.pre[i] = noPre
+			if i < len(st.pre) {
+				r.pre[i] = st.pre[i].v
+			}
+		}
 	}
 	st.stale = false
 	return r
@@ -171,8 +206,9 @@ func (st *subtable) hashes(seed uint64, kw *[flow.KeyWords]uint64, hs *[numStage
 	return h
 }
 
-// addNode links a new node and its stage hashes in.
-func (st *subtable) addNode(n *node, hs *[numStages]uint64) {
+// addNode links a new node, whose key is k, and its stage hashes in.
+func (st *subtable) addNode(n *node, hs *[numStages]uint64, k *flow.Key) {
+	st.countPre(k, 1)
 	for i := range st.nstages - 1 {
 		if st.sets[i].full() {
 			st.sets[i] = st.sets[i].rebuilt(1)
@@ -199,6 +235,7 @@ func (st *subtable) delNode(n *node, seed uint64) {
 	}
 	var hs [numStages]uint64
 	st.hashes(seed, kw, &hs)
+	st.countPre(&k, -1)
 	st.table.del(n)
 	if st.table.sparse() {
 		st.table = st.table.rebuilt(0)
@@ -215,6 +252,58 @@ func (st *subtable) delNode(n *node, seed uint64) {
 		}
 		st.stale = st.stale || st.sets[i].used <= 1
 	}
+}
+
+// The prerequisite filter. OpenFlow makes a match on an L3 or L4 field
+// name the protocol too (nw_src needs eth_type=0x0800, tp_dst needs an
+// ip_proto), so the rules of most subtables share one or two values of
+// eth_type and ip_proto. A lookup compares the packet's with them before
+// it hashes anything, and skips a subtable that has none of them; only the
+// compared bits join the examined bits. In tables that mix protocols most
+// subtables a lookup visits are skipped this way.
+
+// maxPre is the most prerequisite values a subtable's filter holds (the
+// lookup compares with each written out).
+const maxPre = 4
+
+// noPre fills a filter's unused slots: prerequisite values have 24 bits.
+const noPre = ^uint32(0)
+
+// preCount is a prerequisite value and the number of nodes that have it.
+type preCount struct {
+	v uint32
+	n int32
+}
+
+// preValue returns k's prerequisite fields, eth_type and ip_proto, in one
+// word: eth_type<<8 | ip_proto.
+func preValue(k *flow.Key) uint32 { return uint32(k.EthType)<<8 | uint32(k.NwProto) }
+
+// preMask returns the bits of the prerequisite word that st's mask has.
+func (st *subtable) preMask() uint32 { return preValue((*flow.Key)(&st.mask)) }
+
+// countPre counts d more nodes (d is 1 or -1) with key k.
+func (st *subtable) countPre(k *flow.Key, d int32) {
+	m := st.preMask()
+	if m == 0 || st.preOff {
+		return
+	}
+	v := preValue(k) & m
+	for i := range st.pre {
+		if p := &st.pre[i]; p.v == v {
+			if p.n += d; p.n == 0 {
+				st.pre = slices.Delete(st.pre, i, i+1)
+				st.stale = true
+			}
+			return
+		}
+	}
+	if len(st.pre) == maxPre {
+		st.pre, st.preOff = nil, true
+	} else {
+		st.pre = append(st.pre, preCount{v, d})
+	}
+	st.stale = true
 }
 
 // prioSet counts the priorities of a subtable's rules and finds the highest

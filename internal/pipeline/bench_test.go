@@ -14,6 +14,26 @@ import (
 // three tables and NORMAL with a learned destination, as a miss in the
 // caches costs.
 func BenchmarkSlowPathTranslate(b *testing.B) {
+	p, k := slowPath(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Translate(&k, pipeline.Options{})
+	}
+}
+
+// TestSlowPathTranslateAllocs checks that the translation the benchmark
+// measures allocates only its Result and one block for the Result's lists.
+func TestSlowPathTranslateAllocs(t *testing.T) {
+	p, k := slowPath(t)
+	if n := testing.AllocsPerRun(1000, func() { p.Translate(&k, pipeline.Options{}) }); n != 2 {
+		t.Errorf("Translate allocates %v times, want 2 (the Result and its lists)", n)
+	}
+}
+
+// slowPath returns the benchmark's pipeline and a packet whose destination
+// it has learned.
+func slowPath(b testing.TB) (*pipeline.Pipeline, flow.Key) {
 	p := pipeline.New(pipeline.Config{})
 	for _, s := range []string{
 		"table=0,priority=100,in_port=1,actions=goto_table:1",
@@ -45,9 +65,5 @@ func BenchmarkSlowPathTranslate(b *testing.B) {
 	if res := p.Translate(&k, pipeline.Options{}); len(res.Actions) != 1 || res.Actions[0].Port != 2 {
 		b.Fatalf("unexpected translation %v", res.Actions)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p.Translate(&k, pipeline.Options{})
-	}
+	return p, k
 }

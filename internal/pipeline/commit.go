@@ -58,8 +58,13 @@ func hasPorts(k *flow.Key) bool {
 func (x *xlate) commit() {
 	x.commitVLANs()
 	x.commitMPLS()
-	// Most outputs change nothing else: compare the whole key first.
-	if x.committed == x.flow {
+	// Most outputs change nothing on the wire: compare the whole key first,
+	// without the pipeline-only state (metadata, registers), which never
+	// reaches the wire and which pipelines change all the time.
+	c := x.committed
+	c.Metadata, c.Regs = x.flow.Metadata, x.flow.Regs
+	if c == x.flow {
+		x.committed = x.flow
 		return
 	}
 	for _, cf := range commitFields {

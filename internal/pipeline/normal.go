@@ -25,7 +25,10 @@ func (x *xlate) normal() {
 
 	in := x.ports.get(k.InPort)
 	if in == nil {
-		x.drop(action.DropUnknownPort, "NORMAL: input port %d is not on the bridge", k.InPort)
+		x.dropped(action.DropUnknownPort)
+		if x.tr != nil {
+			x.tr.drop(x.depth, action.DropUnknownPort, "NORMAL: input port %d is not on the bridge", k.InPort)
+		}
 		return
 	}
 	if in.VLAN.Mode == vlan.QinQ || in.VLAN.Mode == vlan.Access {
@@ -33,22 +36,32 @@ func (x *xlate) normal() {
 	}
 	fr, why := in.VLAN.Ingress(k.VLANs)
 	if why != "" {
-		x.drop(action.DropVLAN, "NORMAL: %s %s", in.Name, why)
+		x.dropped(action.DropVLAN)
+		if x.tr != nil {
+			x.tr.drop(x.depth, action.DropVLAN, "NORMAL: %s %s", in.Name, why)
+		}
 		return
 	}
 	vid := fr.VID()
 	if k.EthSrc[0]&1 != 0 {
-		x.drop(action.DropSourceMAC, "NORMAL: source MAC %s is multicast", macString(k.EthSrc))
+		x.dropped(action.DropSourceMAC)
+		if x.tr != nil {
+			x.tr.drop(x.depth, action.DropSourceMAC, "NORMAL: source MAC %s is multicast", macString(k.EthSrc))
+		}
 		return
 	}
 
 	if !x.opts.NoLearn {
-		switch ch := x.p.macs.Learn(vid, k.EthSrc, in.No, x.now); ch {
+		switch ch := x.p.macs.Learn(vid, k.EthSrc, in.No, x.p.now()); ch {
 		case l2.Learned, l2.Moved:
 			x.macChanged()
-			x.trace("NORMAL: %s %s on port %d (%s) in VLAN %d%s", ch, macString(k.EthSrc), in.No, in.Name, vid, announce(k))
+			if x.tr != nil {
+				x.trace("NORMAL: %s %s on port %d (%s) in VLAN %d%s", ch, macString(k.EthSrc), in.No, in.Name, vid, announce(k))
+			}
 		case l2.Refused:
-			x.trace("NORMAL: not learning %s on port %d in VLAN %d: MAC limit reached", macString(k.EthSrc), in.No, vid)
+			if x.tr != nil {
+				x.trace("NORMAL: not learning %s on port %d in VLAN %d: MAC limit reached", macString(k.EthSrc), in.No, vid)
+			}
 		}
 		x.res.Learned = append(x.res.Learned, Learned{Key: l2.Key{VLAN: vid, MAC: k.EthSrc}, Port: in.No})
 	}
@@ -58,27 +71,39 @@ func (x *xlate) normal() {
 			out := x.ports.get(no)
 			switch {
 			case out == nil || !out.VLAN.Carries(vid):
-				x.trace("NORMAL: learned port %d for %s no longer carries VLAN %d, flooding", no, macString(k.EthDst), vid)
+				if x.tr != nil {
+					x.trace("NORMAL: learned port %d for %s no longer carries VLAN %d, flooding", no, macString(k.EthDst), vid)
+				}
 			case no == in.No && !in.ReflectiveRelay:
-				x.drop(action.DropHairpin, "NORMAL: %s is on the input port %d (%s)", macString(k.EthDst), no, in.Name)
+				x.dropped(action.DropHairpin)
+				if x.tr != nil {
+					x.tr.drop(x.depth, action.DropHairpin, "NORMAL: %s is on the input port %d (%s)", macString(k.EthDst), no, in.Name)
+				}
 				return
 			case !out.Live():
-				x.drop(action.DropPortDown, "NORMAL: %s is on port %d (%s), which is down", macString(k.EthDst), no, out.Name)
+				x.dropped(action.DropPortDown)
+				if x.tr != nil {
+					x.tr.drop(x.depth, action.DropPortDown, "NORMAL: %s is on port %d (%s), which is down", macString(k.EthDst), no, out.Name)
+				}
 				return
 			default:
-				x.trace("NORMAL: %s learned on port %d (%s) in VLAN %d", macString(k.EthDst), no, out.Name, vid)
+				if x.tr != nil {
+					x.trace("NORMAL: %s learned on port %d (%s) in VLAN %d", macString(k.EthDst), no, out.Name, vid)
+				}
 				x.normalOutput(out, fr)
 				return
 			}
-		} else {
+		} else if x.tr != nil {
 			x.trace("NORMAL: %s not learned in VLAN %d, flooding", macString(k.EthDst), vid)
 		}
-	} else {
+	} else if x.tr != nil {
 		x.trace("NORMAL: %s is multicast/broadcast, flooding in VLAN %d", macString(k.EthDst), vid)
 	}
 
 	// Flood, untagged outputs first so the tag is pushed once for the rest.
+	// The ports are listed only for a trace.
 	var sent []uint32
+	n := 0
 	for pass := 0; pass < 2; pass++ {
 		for _, q := range x.ports.sorted {
 			if (q.No == in.No && !in.ReflectiveRelay) || !q.Live() || q.NoFlood || !q.VLAN.Carries(vid) {
@@ -88,14 +113,22 @@ func (x *xlate) normal() {
 				continue
 			}
 			x.normalOutput(q, fr)
-			sent = append(sent, q.No)
+			n++
+			if x.tr != nil {
+				sent = append(sent, q.No)
+			}
 		}
 	}
-	if len(sent) == 0 {
-		x.drop(action.DropNoOutput, "NORMAL: no other port in VLAN %d", vid)
+	if n == 0 {
+		x.dropped(action.DropNoOutput)
+		if x.tr != nil {
+			x.tr.drop(x.depth, action.DropNoOutput, "NORMAL: no other port in VLAN %d", vid)
+		}
 		return
 	}
-	x.trace("NORMAL: flooded to ports %v", sent)
+	if x.tr != nil {
+		x.trace("NORMAL: flooded to ports %v", sent)
+	}
 }
 
 // normalOutput outputs the frame to q with q's egress tags, leaving the

@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -432,5 +433,36 @@ func TestTraceText(t *testing.T) {
 	// NoLearn: the trace learned nothing.
 	if p.MACs().Len() != 0 {
 		t.Error("a NoLearn translation learned a MAC")
+	}
+}
+
+// TestPortNumbers checks port lookups by number on both sides of the
+// small numbers the pipeline indexes by array, as ports come and go.
+func TestPortNumbers(t *testing.T) {
+	p := pipeline.New(pipeline.Config{})
+	nos := []uint32{1, 5, 1023, 1024, 2000, 0xfffffffe}
+	for _, no := range nos {
+		if err := p.SetPort(pipeline.Port{No: no, Name: fmt.Sprint("p", no), Up: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(present map[uint32]bool) {
+		t.Helper()
+		for _, no := range []uint32{0, 1, 2, 5, 6, 1022, 1023, 1024, 1025, 2000, 0xfffffffe} {
+			q, ok := p.Port(no)
+			if ok != present[no] || ok && q.No != no {
+				t.Errorf("Port(%d) = %d, %v; want present %v", no, q.No, ok, present[no])
+			}
+		}
+	}
+	present := map[uint32]bool{}
+	for _, no := range nos {
+		present[no] = true
+	}
+	check(present)
+	for _, no := range []uint32{1023, 1} {
+		p.RemovePort(no)
+		delete(present, no)
+		check(present)
 	}
 }

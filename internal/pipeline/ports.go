@@ -73,9 +73,21 @@ func (p *Pipeline) SetPortConfig(no uint32, config, mask PortConfig) error {
 type portMap struct {
 	byNo   map[uint32]*Port
 	sorted []*Port // by number
+	// low holds the ports numbered below len(low), at their numbers: a
+	// translation looks ports up several times, and most numbers are
+	// small. It covers the numbers up to the highest below maxLowPort.
+	low []*Port
 }
 
-func (m *portMap) get(no uint32) *Port { return m.byNo[no] }
+// maxLowPort bounds the port numbers portMap.low holds.
+const maxLowPort = 1024
+
+func (m *portMap) get(no uint32) *Port {
+	if no < uint32(len(m.low)) {
+		return m.low[no]
+	}
+	return m.byNo[no]
+}
 
 // SetPort adds or replaces port p (by number).
 func (p *Pipeline) SetPort(port Port) error {
@@ -92,7 +104,7 @@ func (p *Pipeline) SetPort(port Port) error {
 	prev := old.byNo[port.No]
 	cp := port
 	next.byNo[port.No] = &cp
-	next.sort()
+	next.index()
 	p.ports.Store(next)
 	p.macs.SetPortLimit(port.No, port.MACLimit)
 	// MACs learned in VLANs the port no longer carries are stale.
@@ -117,7 +129,7 @@ func (p *Pipeline) RemovePort(no uint32) {
 			next.byNo[n] = q
 		}
 	}
-	next.sort()
+	next.index()
 	p.ports.Store(next)
 	p.macs.Flush(no)
 	p.macs.SetPortLimit(no, 0)
@@ -160,10 +172,21 @@ func (p *Pipeline) Ports() []Port {
 	return out
 }
 
-func (m *portMap) sort() {
+// index fills sorted and low from byNo.
+func (m *portMap) index() {
 	m.sorted = m.sorted[:0]
+	n := 0
 	for _, q := range m.byNo {
 		m.sorted = append(m.sorted, q)
+		if q.No < maxLowPort {
+			n = max(n, int(q.No)+1)
+		}
 	}
 	sort.Slice(m.sorted, func(i, j int) bool { return m.sorted[i].No < m.sorted[j].No })
+	m.low = make([]*Port, n)
+	for _, q := range m.sorted {
+		if int(q.No) < n {
+			m.low[q.No] = q
+		}
+	}
 }

@@ -49,6 +49,11 @@ func (t *Trace) note(depth int, format string, args ...any) {
 	t.Steps = append(t.Steps, Step{Depth: depth, Table: -1, Text: fmt.Sprintf(format, args...)})
 }
 
+// drop notes that the packet is dropped and why.
+func (t *Trace) drop(depth int, reason action.DropReason, format string, args ...any) {
+	t.note(depth, "drop ("+reason.String()+"): "+format, args...)
+}
+
 // Megaflow returns the megaflow the translation would cache, as a match.
 func (t *Trace) Megaflow() flow.Match {
 	return flow.Match{Key: t.Flow.Apply(&t.Mask), Mask: t.Mask}

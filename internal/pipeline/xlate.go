@@ -3,7 +3,6 @@ package pipeline
 import (
 	"reflect"
 	"sync"
-	"time"
 
 	"github.com/dvs-project/dvs/internal/action"
 	"github.com/dvs-project/dvs/internal/feature/l2"
@@ -68,7 +67,6 @@ type xlate struct {
 	p    *Pipeline
 	opts Options
 	tr   *Trace
-	now  time.Time
 
 	flow      flow.Key // current flow, as actions left it
 	committed flow.Key // what the packet carries after the actions emitted so far
@@ -104,11 +102,24 @@ func (p *Pipeline) TranslateActions(k *flow.Key, acts []flow.Action, opts Option
 	return p.translate(k, &acts, opts)
 }
 
+// resultTail holds a Result's lists in the usual case, so that they take
+// one allocation: up to four rules, one action (an output or a drop) and
+// one learned MAC. Longer lists move to the heap as they grow. Caches keep
+// the lists but not the Result, so the tail is apart from it: a cached
+// translation holds 144 bytes, as much as the three lists allocated apart
+// did.
+type resultTail struct {
+	rules   [4]*flow.Rule
+	actions [1]action.Action
+	learned [1]Learned
+}
+
 func (p *Pipeline) translate(k *flow.Key, acts *[]flow.Action, opts Options) *Result {
 	p.translations.Add(1)
-	res := &Result{Gen: p.gen.Load()}
+	tail := new(resultTail)
+	res := &Result{Gen: p.gen.Load(), Rules: tail.rules[:0], Actions: tail.actions[:0], Learned: tail.learned[:0]}
 	x := xlatePool.Get().(*xlate)
-	*x = xlate{p: p, opts: opts, tr: opts.Trace, now: p.now(), flow: *k, committed: *k, ports: p.ports.Load(), res: res,
+	*x = xlate{p: p, opts: opts, tr: opts.Trace, flow: *k, committed: *k, ports: p.ports.Load(), res: res,
 		actionSet: actionSet{list: x.actionSet.list[:0]}}
 	// Like Open vSwitch, always examine in_port and the ethertype: the
 	// datapath's field rewrites depend on the frame's protocol.
@@ -138,6 +149,13 @@ func (p *Pipeline) translate(k *flow.Key, acts *[]flow.Action, opts Options) *Re
 		res.Actions = append(res.Actions, action.Action{Kind: action.Drop, Reason: res.Drop})
 	}
 	res.Mask = x.wc
+	// Empty lists are nil, as they were before the tail.
+	if len(res.Rules) == 0 {
+		res.Rules = nil
+	}
+	if len(res.Learned) == 0 {
+		res.Learned = nil
+	}
 	if x.tr != nil {
 		x.tr.FinalFlow = x.flow
 		x.tr.Mask = x.wc
@@ -155,12 +173,21 @@ func (x *xlate) trace(format string, args ...any) {
 	}
 }
 
+// drop records reason as why the packet is dropped, unless an earlier
+// reason was recorded, and notes it in the trace. Where the note's
+// arguments would cost allocations when nobody traces (boxed strings and
+// numbers), call dropped and, if x.tr != nil, x.tr.drop instead.
 func (x *xlate) drop(reason action.DropReason, format string, args ...any) {
+	x.dropped(reason)
+	if x.tr != nil {
+		x.tr.drop(x.depth, reason, format, args...)
+	}
+}
+
+// dropped records reason as drop does, without a note.
+func (x *xlate) dropped(reason action.DropReason) {
 	if x.res.Drop == action.DropNone {
 		x.res.Drop = reason
-	}
-	if x.tr != nil {
-		x.tr.note(x.depth, "drop ("+reason.String()+"): "+format, args...)
 	}
 }
 
@@ -186,7 +213,9 @@ func (x *xlate) walk(id uint8) {
 		in := &r.Instructions
 		if in.Meter != 0 {
 			x.res.Actions = append(x.res.Actions, action.Action{Kind: action.Meter, Port: in.Meter})
-			x.trace("meter:%d", in.Meter)
+			if x.tr != nil {
+				x.trace("meter:%d", in.Meter)
+			}
 		}
 		x.doActions(in.Apply)
 		if in.ClearActions {
@@ -197,11 +226,15 @@ func (x *xlate) walk(id uint8) {
 			for _, a := range in.Write {
 				x.actionSet.write(a)
 			}
-			x.trace("write_actions (action set now %d actions)", len(x.actionSet.list))
+			if x.tr != nil {
+				x.trace("write_actions (action set now %d actions)", len(x.actionSet.list))
+			}
 		}
 		if in.MetadataMask != 0 {
 			x.flow.Metadata = x.flow.Metadata&^in.MetadataMask | in.Metadata&in.MetadataMask
-			x.trace("write_metadata:0x%x/0x%x", in.Metadata, in.MetadataMask)
+			if x.tr != nil {
+				x.trace("write_metadata:0x%x/0x%x", in.Metadata, in.MetadataMask)
+			}
 		}
 		if !in.HasGoto {
 			if len(in.Apply) == 0 && !in.HasWrite && x.res.Drop == action.DropNone {
@@ -209,7 +242,9 @@ func (x *xlate) walk(id uint8) {
 			}
 			return
 		}
-		x.trace("goto_table:%d", in.GotoTable)
+		if x.tr != nil {
+			x.trace("goto_table:%d", in.GotoTable)
+		}
 		id = in.GotoTable
 	}
 }
@@ -276,7 +311,9 @@ func (x *xlate) pushVLAN(tpid uint16) {
 	// The new tag copies VID and PCP from the tag it covers (OpenFlow 1.3).
 	tci := x.flow.VLANs[0].TCI | flow.TCIPresent
 	x.flow.VLANs = [2]flow.VLAN{{TPID: tpid, TCI: tci}, x.flow.VLANs[0]}
-	x.trace("push_vlan:0x%04x", tpid)
+	if x.tr != nil {
+		x.trace("push_vlan:0x%04x", tpid)
+	}
 }
 
 func (x *xlate) setField(a flow.SetField) {
@@ -313,7 +350,9 @@ func (x *xlate) setField(a flow.SetField) {
 		f.Set(&ones, f.Ones())
 		x.wc.Or((*flow.Mask)(&ones))
 	}
-	x.trace("set_field:%s", f.Name)
+	if x.tr != nil {
+		x.trace("set_field:%s", f.Name)
+	}
 }
 
 // invalidTTL sends a packet whose TTL expired to the controllers, if the
@@ -346,7 +385,9 @@ func (x *xlate) decTTL() {
 		return
 	}
 	x.flow.NwTTL--
-	x.trace("dec_ttl: TTL now %d", x.flow.NwTTL)
+	if x.tr != nil {
+		x.trace("dec_ttl: TTL now %d", x.flow.NwTTL)
+	}
 }
 
 // output sends the current flow to port (possibly reserved).
@@ -358,19 +399,23 @@ func (x *xlate) output(port uint32, maxLen uint16) {
 	case flow.PortInPort:
 		x.emitOutput(in, "in_port")
 	case flow.PortFlood, flow.PortAll:
-		var sent []uint32
+		var sent []uint32 // for a trace
 		for _, q := range x.ports.sorted {
 			if q.No == in || !q.Live() || q.Config&PortNoFwd != 0 || (port == flow.PortFlood && q.NoFlood) {
 				continue
 			}
 			x.emitOutput(q.No, "")
-			sent = append(sent, q.No)
+			if x.tr != nil {
+				sent = append(sent, q.No)
+			}
 		}
-		name := "flood"
-		if port == flow.PortAll {
-			name = "all"
+		if x.tr != nil {
+			name := "flood"
+			if port == flow.PortAll {
+				name = "all"
+			}
+			x.trace("%s: to ports %v", name, sent)
 		}
-		x.trace("%s: to ports %v", name, sent)
 	case flow.PortController:
 		if q := x.ports.get(in); q != nil && q.Config&PortNoPacketIn != 0 {
 			x.trace("output:controller skipped: input port %d (%s) has no-packet-in set", in, q.Name)
@@ -387,7 +432,9 @@ func (x *xlate) output(port uint32, maxLen uint16) {
 		x.wc.Metadata = ^uint64(0)
 		x.res.Actions = append(x.res.Actions, a)
 		x.outputs++
-		x.trace("output:controller (reason %s, max_len %d)", a.In, maxLen)
+		if x.tr != nil {
+			x.trace("output:controller (reason %s, max_len %d)", a.In, maxLen)
+		}
 	case flow.PortTable:
 		if x.rule != nil || x.depth > 0 {
 			x.trace("output:table is only valid in packet-out; ignored")
@@ -434,7 +481,7 @@ func (x *xlate) emitOutput(no uint32, why string) {
 	x.commit()
 	x.res.Actions = append(x.res.Actions, action.Action{Kind: action.Output, Port: no})
 	x.outputs++
-	if why != "" {
+	if why != "" && x.tr != nil {
 		x.trace("output:%s -> %d (%s)", why, no, q.Name)
 	}
 }
