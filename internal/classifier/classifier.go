@@ -169,6 +169,73 @@ func (c *Classifier) Apply(inserts, removes []*flow.Rule) error {
 	return nil
 }
 
+// Upsert inserts rules, in order, with add-or-replace semantics: a rule
+// whose match and priority are those of a rule in the classifier, or of an
+// earlier one of rules, replaces it (the oldest such rule, when Insert made
+// several). replaced, if not nil, is called with each replaced rule and its
+// replacement before anything becomes visible. As with Apply, lookups see
+// the classifier before the batch or after it, never a mix, and Upsert
+// fails, changing nothing, if a rule is nil, already in the classifier or
+// appears twice.
+//
+// It is Find and Apply in one pass: each rule is hashed and looked up
+// once, which is what a large batch (an OpenFlow bundle) spends its time
+// on.
+func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rule)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(rules) == 0 {
+		return nil
+	}
+	c.reserve(len(rules))
+	// Claim each rule's index slot (nil until inserted), so that a rule
+	// already present or given twice is found in one map access.
+	for i, r := range rules {
+		if r != nil {
+			if _, dup := c.index[r]; !dup {
+				c.index[r] = nil
+				continue
+			}
+		}
+		for _, r := range rules[:i] {
+			delete(c.index, r)
+		}
+		if r == nil {
+			return fmt.Errorf("inserting rule: %w", ErrNilRule)
+		}
+		return fmt.Errorf("inserting rule at priority %d: %w", r.Priority, ErrRuleExists)
+	}
+	v := c.snap.Load().version + 1
+	var dead []*entry
+	for _, r := range rules {
+		if old := c.insert(r, v, true); old != nil {
+			old.dying = true
+			old.remove.Store(v)
+			delete(c.index, old.rule)
+			c.n--
+			dead = append(dead, old)
+			if replaced != nil {
+				replaced(old.rule, r)
+			}
+		}
+	}
+	c.finish(v, dead)
+	return nil
+}
+
+// reserve grows the index ahead of a batch of n inserts that would
+// otherwise grow it step by step.
+func (c *Classifier) reserve(n int) {
+	if n <= 1024 || n <= len(c.index) {
+		return
+	}
+	index := make(map[*flow.Rule]*entry, len(c.index)+n)
+	for r, e := range c.index {
+		index[r] = e
+	}
+	c.index = index
+}
+
 // check validates a batch's inserts.
 func (c *Classifier) check(inserts []*flow.Rule) error {
 	var seen map[*flow.Rule]bool
@@ -195,16 +262,22 @@ func (c *Classifier) apply(inserts []*flow.Rule, dead []*entry) {
 	if len(inserts) == 0 && len(dead) == 0 {
 		return
 	}
-	old := c.snap.Load()
-	v := old.version + 1
+	v := c.snap.Load().version + 1
 	for _, e := range dead {
 		e.remove.Store(v)
 		delete(c.index, e.rule)
 		c.n--
 	}
+	c.reserve(len(inserts))
 	for _, r := range inserts {
-		c.insert(r, v)
+		c.insert(r, v, false)
 	}
+	c.finish(v, dead)
+}
+
+// finish publishes version v of a batch and then unlinks its dead
+// entries, already marked removed from v.
+func (c *Classifier) finish(v uint64, dead []*entry) {
 	c.publish(v)
 	if len(dead) == 0 {
 		return
@@ -234,8 +307,10 @@ func (c *Classifier) publish(v uint64) {
 	c.snap.Store(&snapshot{version: v, subs: subs, n: c.n})
 }
 
-// insert adds r, visible from version v.
-func (c *Classifier) insert(r *flow.Rule, v uint64) {
+// insert adds r, visible from version v. With replace, it returns the
+// entry r replaces: the first live one of the same match and priority,
+// left for the caller to mark.
+func (c *Classifier) insert(r *flow.Rule, v uint64, replace bool) (replaced *entry) {
 	st := c.byMask[r.Match.Mask]
 	if st == nil {
 		st = newSubtable(&r.Match.Mask, c.seed)
@@ -269,6 +344,9 @@ func (c *Classifier) insert(r *flow.Rule, v uint64) {
 	var pred *entry
 	cur := n.head.Load()
 	for cur != nil && cur.pri >= e.pri {
+		if replace && replaced == nil && cur.pri == e.pri && !cur.dying {
+			replaced = cur
+		}
 		pred, cur = cur, cur.next.Load()
 	}
 	e.next.Store(cur)
@@ -285,6 +363,7 @@ func (c *Classifier) insert(r *flow.Rule, v uint64) {
 	st.n++
 	c.index[r] = e
 	c.n++
+	return replaced
 }
 
 // unlink physically removes a dead entry, its node when it was the node's
