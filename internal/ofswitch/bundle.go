@@ -24,10 +24,13 @@ type bundle struct {
 	msgs   []bundled
 }
 
-// bundled is one message of a bundle; flow_mods are kept decoded.
+// bundled is one message of a bundle: a flow add as the rule it adds,
+// checked as it arrived (while ovs-ofctl still streams the bundle), so that
+// the commit only inserts; another flow_mod decoded; anything else raw.
 type bundled struct {
-	raw []byte
-	fm  *openflow.FlowMod
+	raw  []byte
+	fm   *openflow.FlowMod
+	rule *flow.Rule
 }
 
 // experimenter handles OFPT_EXPERIMENTER: ONF bundle control and add.
@@ -57,13 +60,9 @@ func (s *Switch) experimenter(c *channel.Conn, xid uint32, msg []byte) ([][]byte
 			return nil, openflow.BundleErr(openflow.BundleFailedMsgTooMany, "bundle %d holds %d messages", m.BundleID, len(b.msgs))
 		}
 		// Check the message now, so errors name it as they arrive.
-		fm, err := s.checkBundled(m.Message)
+		e, err := s.checkBundled(m.Message)
 		if err != nil {
 			return nil, err
-		}
-		e := bundled{fm: fm}
-		if fm == nil {
-			e.raw = append([]byte(nil), m.Message...)
 		}
 		b.msgs = append(b.msgs, e)
 		return nil, nil
@@ -105,25 +104,31 @@ func (s *Switch) experimenter(c *channel.Conn, xid uint32, msg []byte) ([][]byte
 	return nil, &openflow.Error{Type: openflow.ETBadRequest, Code: openflow.BadRequestBadExpType, Msg: "unsupported experimenter message"}
 }
 
-// checkBundled checks a message added to a bundle and returns it decoded
-// if it is a flow_mod.
-func (s *Switch) checkBundled(msg []byte) (*openflow.FlowMod, error) {
+// checkBundled checks a message added to a bundle and returns what the
+// bundle keeps of it. The caller holds s.mu.
+func (s *Switch) checkBundled(msg []byte) (bundled, error) {
 	switch msg[1] {
 	case openflow.TypeFlowMod:
 		fm, err := openflow.DecodeFlowMod(msg)
 		if err != nil {
-			return nil, err
+			return bundled{}, err
+		}
+		if fm.Command == openflow.FlowAdd {
+			r, err := s.addRule(&fm)
+			return bundled{rule: r}, err
 		}
 		if fm.Command <= openflow.FlowModifyStrict {
 			if err := s.checkRefs(&fm.Instructions); err != nil {
-				return nil, err
+				return bundled{}, err
 			}
 		}
-		return &fm, nil
+		kept := new(openflow.FlowMod)
+		*kept = fm
+		return bundled{fm: kept}, nil
 	case openflow.TypePortMod, openflow.TypeGroupMod, openflow.TypePacketOut:
-		return nil, nil
+		return bundled{raw: append([]byte(nil), msg...)}, nil
 	}
-	return nil, openflow.BundleErr(openflow.BundleFailedMsgUnsup, "message type %d cannot be bundled", msg[1])
+	return bundled{}, openflow.BundleErr(openflow.BundleFailedMsgUnsup, "message type %d cannot be bundled", msg[1])
 }
 
 // Closed implements channel.Closer: it discards the bundles a closed
@@ -145,26 +150,25 @@ func (s *Switch) Closed(c *channel.Conn) {
 // error, leaving the earlier ones applied: full rollback of mixed bundles
 // is not implemented. The caller holds s.mu.
 func (s *Switch) commit(b *bundle) error {
-	var adds []*flow.Rule
-	var rest []bundled
-	for _, m := range b.msgs {
-		if fm := m.fm; fm != nil && fm.Command == openflow.FlowAdd && len(rest) == 0 {
-			if fm.BufferID != openflow.NoBuffer || fm.TableID >= flow.MaxTables {
-				return s.applyFlowMod(fm) // reports the error
-			}
-			adds = append(adds, fm.Rule())
-			continue
-		}
-		rest = append(rest, m)
+	p := s.b.Pipeline()
+	n := 0
+	for n < len(b.msgs) && b.msgs[n].rule != nil {
+		n++
 	}
-	if len(adds) > 0 {
-		if err := ofError(s.b.Pipeline().AddRules(adds)); err != nil {
+	if n > 0 {
+		adds := make([]*flow.Rule, n)
+		for i, m := range b.msgs[:n] {
+			adds[i] = m.rule
+		}
+		if err := ofError(p.AddCheckedRules(adds)); err != nil {
 			return err
 		}
 	}
-	for _, m := range rest {
+	for _, m := range b.msgs[n:] {
 		var err error
 		switch {
+		case m.rule != nil:
+			err = ofError(p.AddCheckedRules([]*flow.Rule{m.rule}))
 		case m.fm != nil:
 			err = s.applyFlowMod(m.fm)
 		case m.raw[1] == openflow.TypeGroupMod:
