@@ -23,6 +23,31 @@ type oxmID struct {
 // oxmFields maps an OXM id to the registry field with that id.
 var oxmFields = map[oxmID]*flow.Field{}
 
+// oxmTable is oxmFields as arrays, one per class, for decoding: a map
+// lookup per OXM was a fifth of decoding a flow_mod.
+var oxmTable [3][128]*flow.Field
+
+// oxmField returns the registry field with OXM id (class, field), or nil.
+func oxmField(class uint16, field uint8) *flow.Field {
+	i := oxmClassIndex(class)
+	if i < 0 {
+		return nil
+	}
+	return oxmTable[i][field&0x7f]
+}
+
+func oxmClassIndex(class uint16) int {
+	switch class {
+	case flow.OXMClassOFB:
+		return 0
+	case flow.OXMClassNXM0:
+		return 1
+	case flow.OXMClassNXM1:
+		return 2
+	}
+	return -1
+}
+
 func init() {
 	fs := flow.Fields()
 	for i := range fs {
@@ -35,6 +60,7 @@ func init() {
 		id := oxmID{f.OXMClass, f.OXMField}
 		if _, dup := oxmFields[id]; !dup {
 			oxmFields[id] = f
+			oxmTable[oxmClassIndex(f.OXMClass)][f.OXMField&0x7f] = f
 		}
 	}
 }
@@ -210,7 +236,7 @@ func DecodeMatch(b []byte) (flow.Match, int, error) {
 			return m, 0, matchErr(BadMatchBadLen, "OXM TLV overruns the match")
 		}
 		body = rest
-		f := oxmFields[oxmID{t.class, t.field}]
+		f := oxmField(t.class, t.field)
 		if f == nil {
 			return m, 0, matchErr(BadMatchBadField, "unknown OXM class 0x%04x field %d", t.class, t.field)
 		}
@@ -233,7 +259,7 @@ func DecodeMatch(b []byte) (flow.Match, int, error) {
 		if v.And(mask) != v {
 			return m, 0, matchErr(BadMatchBadWildcards, "value of %s has bits outside its mask", f.Name)
 		}
-		if _, old := m.Get(f); old.And(mask) != (flow.Value{}) {
+		if old := f.GetMask(&m.Mask); old.And(mask) != (flow.Value{}) {
 			return m, 0, matchErr(BadMatchDupField, "%s overlaps a field already matched", f.Name)
 		}
 		m.SetMasked(f, v, mask)
