@@ -10,6 +10,7 @@ import (
 	"github.com/dvs-project/dvs/internal/bridge"
 	"github.com/dvs-project/dvs/internal/flow"
 	"github.com/dvs-project/dvs/internal/openflow"
+	"github.com/dvs-project/dvs/internal/pipeline"
 )
 
 // bundleAdd sends flow_mod fm as a bundle-add to bundle id and returns the
@@ -176,4 +177,36 @@ func TestBundleMatchesOneByOne(t *testing.T) {
 		r.ports["p1"].Inject(frameAB())
 		waitSent(t, r.ports["p3"], 1)
 	}
+}
+
+// FuzzCheckDecodedRule: for every flow_mod DecodeFlowMod accepts, checking
+// the rule without its match (what a bundle-add does, trusting the
+// decoder) decides as checking all of it does, and the decoded match is
+// already normalized.
+func FuzzCheckDecodedRule(f *testing.F) {
+	c := &client{t: f}
+	for _, s := range []string{
+		"priority=100,tcp,nw_src=10.1.2.3,tp_dst=80,actions=output:2",
+		"table=2,priority=5,ipv6,ipv6_dst=2001:db8::/32,actions=goto_table:4",
+		"priority=1,arp,arp_tpa=198.51.100.1,actions=set_field:00:00:5e:00:53:01->eth_src,in_port",
+		"priority=3,dl_vlan=10,actions=strip_vlan,output:1",
+		"priority=3,udp,actions=set_field:53->udp_dst,output:1",
+	} {
+		f.Add(c.flowMod(s, openflow.FlowAdd))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		fm, err := openflow.DecodeFlowMod(msg)
+		if err != nil {
+			return
+		}
+		r := fm.Rule()
+		decoded := r.Match
+		full, part := pipeline.CheckRule(r), pipeline.CheckDecodedRule(fm.Rule())
+		if (full == nil) != (part == nil) {
+			t.Fatalf("CheckRule: %v; CheckDecodedRule: %v", full, part)
+		}
+		if r.Match != decoded {
+			t.Fatalf("the decoded match was not normalized")
+		}
+	})
 }

@@ -95,8 +95,8 @@ func checkFlowMod(fm *openflow.FlowMod) error {
 	return nil
 }
 
-// addRule checks an add and returns the rule it adds, checked with
-// pipeline.CheckRule; what depends on the tables and groups is checked
+// addRule checks a decoded add and returns the rule it adds, checked as
+// pipeline.CheckRule does; what depends on the tables and groups is checked
 // when it is added. The caller holds s.mu.
 func (s *Switch) addRule(fm *openflow.FlowMod) (*flow.Rule, error) {
 	if err := checkFlowMod(fm); err != nil {
@@ -109,7 +109,8 @@ func (s *Switch) addRule(fm *openflow.FlowMod) (*flow.Rule, error) {
 		return nil, err
 	}
 	r := fm.Rule()
-	if err := pipeline.CheckRule(r); err != nil {
+	// DecodeFlowMod checked the match as CheckRule would.
+	if err := pipeline.CheckDecodedRule(r); err != nil {
 		return nil, ofError(err)
 	}
 	return r, nil

@@ -137,12 +137,17 @@ var (
 
 // validate checks a rule before it enters a table.
 func validate(r *flow.Rule) error {
-	if int(r.Table) >= flow.MaxTables {
-		return fmt.Errorf("table %d: %w (0..%d)", r.Table, ErrBadTable, flow.MaxTables-1)
-	}
 	r.Match.Normalize()
 	if err := r.Match.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadMatch, err)
+	}
+	return validateNotMatch(r)
+}
+
+// validateNotMatch is validate without the checks of the match.
+func validateNotMatch(r *flow.Rule) error {
+	if int(r.Table) >= flow.MaxTables {
+		return fmt.Errorf("table %d: %w (0..%d)", r.Table, ErrBadTable, flow.MaxTables-1)
 	}
 	in := &r.Instructions
 	if in.HasGoto && in.GotoTable <= r.Table {
@@ -221,6 +226,12 @@ func (p *Pipeline) AddRules(rules []*flow.Rule) error { return p.addRules(rules,
 // table), and normalizes r.Match. A rule that passed may be added with
 // AddCheckedRules.
 func CheckRule(r *flow.Rule) error { return validate(r) }
+
+// CheckDecodedRule is CheckRule for a rule whose match is known to be
+// normalized and valid (flow.Match.Validate), as openflow.DecodeMatch
+// returns it: it checks the rest of the rule, without checking the match
+// a second time.
+func CheckDecodedRule(r *flow.Rule) error { return validateNotMatch(r) }
 
 // AddCheckedRules is AddRules for rules that passed CheckRule and have not
 // changed since: it skips those checks. An OpenFlow bundle checks its flows
