@@ -281,6 +281,51 @@ func onesOf(bits uint8) Value {
 	return v
 }
 
+// IsUint reports whether f lives in an integer member of the key, so that
+// its value fits a uint64 and GetUint, OnesUint and Match.SetMaskedUint
+// apply: they are the allocation-free, array-free forms decoding uses.
+func (f *Field) IsUint() bool {
+	switch f.size {
+	case 1, 2, 4, 8:
+		return true
+	}
+	return false
+}
+
+// OnesUint is Ones for an IsUint field.
+func (f *Field) OnesUint() uint64 { return f.intMask() }
+
+// GetUint is Get for an IsUint field.
+func (f *Field) GetUint(k *Key) uint64 {
+	p := f.ptr(k)
+	switch f.size {
+	case 1:
+		return uint64(*(*uint8)(p)) >> f.shift & f.intMask()
+	case 2:
+		return uint64(*(*uint16)(p)) >> f.shift & f.intMask()
+	case 4:
+		return uint64(*(*uint32)(p)) >> f.shift & f.intMask()
+	}
+	return *(*uint64)(p)
+}
+
+// setUint is SetMasked for an IsUint field.
+func (f *Field) setUint(k *Key, v, mask uint64) {
+	p := f.ptr(k)
+	m := mask & f.intMask() << f.shift
+	x := v << f.shift & m
+	switch f.size {
+	case 1:
+		*(*uint8)(p) = *(*uint8)(p)&^uint8(m) | uint8(x)
+	case 2:
+		*(*uint16)(p) = *(*uint16)(p)&^uint16(m) | uint16(x)
+	case 4:
+		*(*uint32)(p) = *(*uint32)(p)&^uint32(m) | uint32(x)
+	default:
+		*(*uint64)(p) = *(*uint64)(p)&^mask | v&mask
+	}
+}
+
 // SameStorage reports whether f and o live in the same bits of a Key.
 func (f *Field) SameStorage(o *Field) bool {
 	return f.off == o.off && f.size == o.size && f.shift == o.shift && f.Bits == o.Bits

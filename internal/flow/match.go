@@ -28,6 +28,14 @@ func (m *Match) SetMasked(f *Field, v, mask Value) {
 	f.SetMasked(&m.Key, v.And(mask), f.Ones())
 }
 
+// SetMaskedUint is SetMasked for a field with IsUint, its value and mask
+// given as integers.
+func (m *Match) SetMaskedUint(f *Field, v, mask uint64) {
+	mask &= f.intMask()
+	f.setUint((*Key)(&m.Mask), mask, f.intMask())
+	f.setUint(&m.Key, v&mask, f.intMask())
+}
+
 // Get returns the value and mask of field f in m.
 func (m *Match) Get(f *Field) (v, mask Value) { return f.Get(&m.Key), f.GetMask(&m.Mask) }
 
