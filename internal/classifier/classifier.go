@@ -96,7 +96,6 @@ type Classifier struct {
 	seed      uint64
 
 	mu        sync.Mutex
-	index     map[*flow.Rule]*entry
 	byMask    map[flow.Mask]*subtable
 	subtables []*subtable
 	n         int
@@ -107,7 +106,6 @@ type Classifier struct {
 func New() *Classifier {
 	c := &Classifier{
 		seed:   rand.Uint64(),
-		index:  map[*flow.Rule]*entry{},
 		byMask: map[flow.Mask]*subtable{},
 	}
 	c.snap.Store(&snapshot{})
@@ -134,8 +132,8 @@ func (c *Classifier) Insert(r *flow.Rule) error {
 func (c *Classifier) Remove(r *flow.Rule) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.index[r]
-	if e == nil {
+	e := c.entryOf(r)
+	if e == nil || e.dying {
 		return false
 	}
 	e.dying = true
@@ -154,7 +152,7 @@ func (c *Classifier) Apply(inserts, removes []*flow.Rule) error {
 
 	var dead []*entry
 	for _, r := range removes {
-		if e := c.index[r]; e != nil && !e.dying {
+		if e := c.entryOf(r); e != nil && !e.dying {
 			e.dying = true
 			dead = append(dead, e)
 		}
@@ -176,42 +174,36 @@ func (c *Classifier) Apply(inserts, removes []*flow.Rule) error {
 // replacement before anything becomes visible. As with Apply, lookups see
 // the classifier before the batch or after it, never a mix, and Upsert
 // fails, changing nothing, if a rule is nil, already in the classifier or
-// appears twice.
+// appears twice (the replacements reported until then are void).
 //
 // It is Find and Apply in one pass: each rule is hashed and looked up
 // once, which is what a large batch (an OpenFlow bundle) spends its time
-// on.
+// on. (The classifier keeps no index by rule for the same reason: Remove
+// finds a rule by its match, as a lookup does.)
 func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rule)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(rules) == 0 {
 		return nil
 	}
-	c.reserve(len(rules))
-	// Claim each rule's index slot (nil until inserted), so that a rule
-	// already present or given twice is found in one map access.
-	for i, r := range rules {
-		if r != nil {
-			if _, dup := c.index[r]; !dup {
-				c.index[r] = nil
-				continue
-			}
-		}
-		for _, r := range rules[:i] {
-			delete(c.index, r)
-		}
+	for _, r := range rules {
 		if r == nil {
 			return fmt.Errorf("inserting rule: %w", ErrNilRule)
 		}
-		return fmt.Errorf("inserting rule at priority %d: %w", r.Priority, ErrRuleExists)
 	}
 	v := c.snap.Load().version + 1
 	var dead []*entry
-	for _, r := range rules {
-		if old := c.insert(r, v, true); old != nil {
+	for i, r := range rules {
+		old, dup := c.insert(r, v, true)
+		if dup {
+			// The rule is in the classifier, or earlier in rules: take the
+			// batch back.
+			c.undo(v, rules[:i], dead)
+			return fmt.Errorf("inserting rule at priority %d: %w", r.Priority, ErrRuleExists)
+		}
+		if old != nil {
 			old.dying = true
 			old.remove.Store(v)
-			delete(c.index, old.rule)
 			c.n--
 			dead = append(dead, old)
 			if replaced != nil {
@@ -223,17 +215,47 @@ func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rul
 	return nil
 }
 
-// reserve grows the index ahead of a batch of n inserts that would
-// otherwise grow it step by step.
-func (c *Classifier) reserve(n int) {
-	if n <= 1024 || n <= len(c.index) {
-		return
+// undo takes back the part of a batch at version v that inserted rules and
+// marked dead the entries they replaced. Nothing of it was visible: the
+// batch's entries are unlinked and the replaced ones revived.
+func (c *Classifier) undo(v uint64, rules []*flow.Rule, dead []*entry) {
+	for _, e := range dead {
+		if e.add != v {
+			e.dying = false
+			e.remove.Store(never)
+			c.n++
+		}
 	}
-	index := make(map[*flow.Rule]*entry, len(c.index)+n)
-	for r, e := range c.index {
-		index[r] = e
+	for _, r := range rules {
+		e := c.entryOf(r)
+		if !e.dying {
+			e.dying = true
+			e.remove.Store(v)
+			c.n--
+		}
+		c.unlink(e)
 	}
-	c.index = index
+	c.publish(v)
+}
+
+// entryOf returns r's entry (compared by pointer), dying or not, or nil.
+func (c *Classifier) entryOf(r *flow.Rule) *entry {
+	st := c.byMask[r.Match.Mask]
+	if st == nil {
+		return nil
+	}
+	kw := r.Match.Key.Words()
+	var hs [numStages]uint64
+	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), st.hashes(c.seed, kw, &hs), kw, st.all)
+	if n == nil {
+		return nil
+	}
+	for e := n.head.Load(); e != nil; e = e.next.Load() {
+		if e.rule == r {
+			return e
+		}
+	}
+	return nil
 }
 
 // check validates a batch's inserts.
@@ -246,7 +268,7 @@ func (c *Classifier) check(inserts []*flow.Rule) error {
 		if r == nil {
 			return fmt.Errorf("inserting rule: %w", ErrNilRule)
 		}
-		if e := c.index[r]; (e != nil && !e.dying) || seen[r] {
+		if e := c.entryOf(r); (e != nil && !e.dying) || seen[r] {
 			return fmt.Errorf("inserting rule at priority %d: %w", r.Priority, ErrRuleExists)
 		}
 		if seen != nil {
@@ -265,10 +287,8 @@ func (c *Classifier) apply(inserts []*flow.Rule, dead []*entry) {
 	v := c.snap.Load().version + 1
 	for _, e := range dead {
 		e.remove.Store(v)
-		delete(c.index, e.rule)
 		c.n--
 	}
-	c.reserve(len(inserts))
 	for _, r := range inserts {
 		c.insert(r, v, false)
 	}
@@ -309,8 +329,9 @@ func (c *Classifier) publish(v uint64) {
 
 // insert adds r, visible from version v. With replace, it returns the
 // entry r replaces: the first live one of the same match and priority,
-// left for the caller to mark.
-func (c *Classifier) insert(r *flow.Rule, v uint64, replace bool) (replaced *entry) {
+// left for the caller to mark; or, inserting nothing, dup when r itself
+// is already in the classifier (dying or not).
+func (c *Classifier) insert(r *flow.Rule, v uint64, replace bool) (replaced *entry, dup bool) {
 	st := c.byMask[r.Match.Mask]
 	if st == nil {
 		st = newSubtable(&r.Match.Mask, c.seed)
@@ -333,6 +354,13 @@ func (c *Classifier) insert(r *flow.Rule, v uint64, replace bool) (replaced *ent
 		c.dirty = c.dirty || st.stale
 		e = &n.first
 	} else {
+		if replace {
+			for cur := n.head.Load(); cur != nil; cur = cur.next.Load() {
+				if cur.rule == r {
+					return nil, true
+				}
+			}
+		}
 		// A node's first entry is never reused: a lookup may still stand
 		// on it after its rule was removed.
 		e = new(entry)
@@ -361,9 +389,8 @@ func (c *Classifier) insert(r *flow.Rule, v uint64, replace bool) (replaced *ent
 	}
 	st.prios.add(e.pri)
 	st.n++
-	c.index[r] = e
 	c.n++
-	return replaced
+	return replaced, false
 }
 
 // unlink physically removes a dead entry, its node when it was the node's

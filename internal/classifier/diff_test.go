@@ -1,6 +1,7 @@
 package classifier_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -214,6 +215,15 @@ func (d *diffRound) upsert() {
 			}
 		}
 		rs = append(rs, r)
+	}
+	if o := d.randomRule(); o != nil && len(rs) > 0 && d.g.rnd.IntN(6) == 0 {
+		// A batch that meets a rule already present fails and leaves the
+		// classifier as it was (the checks after the batch compare).
+		bad := append(rs[:len(rs):len(rs)], o)
+		if err := d.c.Upsert(bad, nil); !errors.Is(err, classifier.ErrRuleExists) {
+			d.fail("Upsert of a present rule: %v", err)
+		}
+		return
 	}
 	got := map[*flow.Rule]*flow.Rule{}
 	if err := d.c.Upsert(rs, func(old, r *flow.Rule) { got[r] = old }); err != nil {
