@@ -35,6 +35,17 @@ type bundled struct {
 
 // experimenter handles OFPT_EXPERIMENTER: ONF bundle control and add.
 func (s *Switch) experimenter(c *channel.Conn, xid uint32, msg []byte) ([][]byte, error) {
+	// Bundle-adds come by the hundred thousand: decoded directly, not by
+	// DecodeONF, which boxes what it returns.
+	if e, err := openflow.DecodeExperimenter(msg); err == nil && e.Experimenter == openflow.ONFExperimenterID && e.ExpType == openflow.ONFTBundleAddMessage {
+		m, err := openflow.DecodeBundleAdd(msg)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return nil, s.bundleAdd(c, m)
+	}
 	m, err := openflow.DecodeONF(msg)
 	if err != nil {
 		return nil, err
@@ -43,29 +54,7 @@ func (s *Switch) experimenter(c *channel.Conn, xid uint32, msg []byte) ([][]byte
 	defer s.mu.Unlock()
 	switch m := m.(type) {
 	case openflow.BundleAdd:
-		k := bundleKey{c, m.BundleID}
-		b := s.bundles[k]
-		if b == nil {
-			// Adding to a bundle that is not open opens it (as OVS does).
-			b = &bundle{flags: m.Flags}
-			s.bundles[k] = b
-		}
-		if b.closed {
-			return nil, openflow.BundleErr(openflow.BundleFailedBundleClosed, "bundle %d is closed", m.BundleID)
-		}
-		if m.Flags != b.flags {
-			return nil, openflow.BundleErr(openflow.BundleFailedBadFlags, "bundle %d was opened with flags %#x", m.BundleID, b.flags)
-		}
-		if len(b.msgs) >= maxBundleMsgs {
-			return nil, openflow.BundleErr(openflow.BundleFailedMsgTooMany, "bundle %d holds %d messages", m.BundleID, len(b.msgs))
-		}
-		// Check the message now, so errors name it as they arrive.
-		e, err := s.checkBundled(m.Message)
-		if err != nil {
-			return nil, err
-		}
-		b.msgs = append(b.msgs, e)
-		return nil, nil
+		return nil, s.bundleAdd(c, m)
 	case openflow.BundleControl:
 		k := bundleKey{c, m.BundleID}
 		b := s.bundles[k]
@@ -102,6 +91,33 @@ func (s *Switch) experimenter(c *channel.Conn, xid uint32, msg []byte) ([][]byte
 		return [][]byte{m.Reply().Encode(xid)}, nil
 	}
 	return nil, &openflow.Error{Type: openflow.ETBadRequest, Code: openflow.BadRequestBadExpType, Msg: "unsupported experimenter message"}
+}
+
+// bundleAdd adds a message to a bundle; the caller holds s.mu.
+func (s *Switch) bundleAdd(c *channel.Conn, m openflow.BundleAdd) error {
+	k := bundleKey{c, m.BundleID}
+	b := s.bundles[k]
+	if b == nil {
+		// Adding to a bundle that is not open opens it (as OVS does).
+		b = &bundle{flags: m.Flags}
+		s.bundles[k] = b
+	}
+	if b.closed {
+		return openflow.BundleErr(openflow.BundleFailedBundleClosed, "bundle %d is closed", m.BundleID)
+	}
+	if m.Flags != b.flags {
+		return openflow.BundleErr(openflow.BundleFailedBadFlags, "bundle %d was opened with flags %#x", m.BundleID, b.flags)
+	}
+	if len(b.msgs) >= maxBundleMsgs {
+		return openflow.BundleErr(openflow.BundleFailedMsgTooMany, "bundle %d holds %d messages", m.BundleID, len(b.msgs))
+	}
+	// Check the message now, so errors name it as they arrive.
+	e, err := s.checkBundled(m.Message)
+	if err != nil {
+		return err
+	}
+	b.msgs = append(b.msgs, e)
+	return nil
 }
 
 // checkBundled checks a message added to a bundle and returns what the
