@@ -21,8 +21,25 @@ type bundleKey struct {
 type bundle struct {
 	flags  uint16
 	closed bool
-	msgs   []bundled
+	// The messages in order, in chunks of bundleChunk: one slice of
+	// 100,000 would be copied again and again as it grows.
+	chunks [][]bundled
+	n      int
 }
+
+const bundleChunk = 1024
+
+func (b *bundle) add(e bundled) {
+	if len(b.chunks) == 0 || len(b.chunks[len(b.chunks)-1]) == bundleChunk {
+		b.chunks = append(b.chunks, make([]bundled, 0, bundleChunk))
+	}
+	last := &b.chunks[len(b.chunks)-1]
+	*last = append(*last, e)
+	b.n++
+}
+
+// msg returns message i.
+func (b *bundle) msg(i int) *bundled { return &b.chunks[i/bundleChunk][i%bundleChunk] }
 
 // bundled is one message of a bundle: a flow add as the rule it adds,
 // checked as it arrived (while ovs-ofctl still streams the bundle), so that
@@ -108,15 +125,15 @@ func (s *Switch) bundleAdd(c *channel.Conn, m openflow.BundleAdd) error {
 	if m.Flags != b.flags {
 		return openflow.BundleErr(openflow.BundleFailedBadFlags, "bundle %d was opened with flags %#x", m.BundleID, b.flags)
 	}
-	if len(b.msgs) >= maxBundleMsgs {
-		return openflow.BundleErr(openflow.BundleFailedMsgTooMany, "bundle %d holds %d messages", m.BundleID, len(b.msgs))
+	if b.n >= maxBundleMsgs {
+		return openflow.BundleErr(openflow.BundleFailedMsgTooMany, "bundle %d holds %d messages", m.BundleID, b.n)
 	}
 	// Check the message now, so errors name it as they arrive.
 	e, err := s.checkBundled(m.Message)
 	if err != nil {
 		return err
 	}
-	b.msgs = append(b.msgs, e)
+	b.add(e)
 	return nil
 }
 
@@ -168,19 +185,20 @@ func (s *Switch) Closed(c *channel.Conn) {
 func (s *Switch) commit(b *bundle) error {
 	p := s.b.Pipeline()
 	n := 0
-	for n < len(b.msgs) && b.msgs[n].rule != nil {
+	for n < b.n && b.msg(n).rule != nil {
 		n++
 	}
 	if n > 0 {
 		adds := make([]*flow.Rule, n)
-		for i, m := range b.msgs[:n] {
-			adds[i] = m.rule
+		for i := range adds {
+			adds[i] = b.msg(i).rule
 		}
 		if err := ofError(p.AddCheckedRules(adds)); err != nil {
 			return err
 		}
 	}
-	for _, m := range b.msgs[n:] {
+	for i := n; i < b.n; i++ {
+		m := b.msg(i)
 		var err error
 		switch {
 		case m.rule != nil:

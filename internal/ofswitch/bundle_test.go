@@ -210,3 +210,33 @@ func FuzzCheckDecodedRule(f *testing.F) {
 		}
 	})
 }
+
+// TestBundleLargeMixed: a bundle longer than a chunk of its storage, whose
+// adds are followed by a delete and more adds, applies them all in order.
+func TestBundleLargeMixed(t *testing.T) {
+	r := newRig(t, Config{FailMode: FailSecure}, bridge.Config{NoDefaultFlows: true})
+	flowN := func(i int) string { return fmt.Sprintf("priority=100,ip,nw_src=10.0.%d.%d,actions=drop", i/256, i%256) }
+	r.c.bundleControl(8, openflow.BundleOpenRequest)
+	for i := range 2500 {
+		r.c.bundleAdd(8, r.c.flowMod(flowN(i), openflow.FlowAdd))
+	}
+	r.c.bundleAdd(8, r.c.flowMod(flowN(5), openflow.FlowDeleteStrict, func(fm *openflow.FlowMod) {
+		fm.OutPort, fm.OutGroup = flow.PortAny, flow.GroupAny
+	}))
+	for i := 2500; i < 2510; i++ {
+		r.c.bundleAdd(8, r.c.flowMod(flowN(i), openflow.FlowAdd))
+	}
+	r.c.bundleControl(8, openflow.BundleCommitRequest)
+	if got := errorXids(t, r.c.barrier()); len(got) != 0 {
+		t.Fatalf("errors: %q", got)
+	}
+	fl := r.dumpFlows()
+	if len(fl) != 2509 {
+		t.Fatalf("%d flows, want 2509", len(fl))
+	}
+	for _, fs := range fl {
+		if fs.Match.Key.NwSrc == 0x0a000005 {
+			t.Fatal("the flow the bundle deleted is there")
+		}
+	}
+}
