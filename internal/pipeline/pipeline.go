@@ -241,6 +241,15 @@ func (p *Pipeline) AddCheckedRules(rules []*flow.Rule) error { return p.addRules
 func (p *Pipeline) addRules(rules []*flow.Rule, check bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(rules) == 0 {
+		return nil
+	}
+	// One pass over the rules before the insert (a bundle's 100,000 rules
+	// are as many cache misses each time): check them, stamp them, note
+	// the timed ones and whether they all go to one table.
+	now := p.now()
+	var timed []*flow.Rule
+	oneTable := true
 	for _, r := range rules {
 		if check {
 			if err := validate(r); err != nil {
@@ -255,11 +264,12 @@ func (p *Pipeline) addRules(rules []*flow.Rule, check bool) error {
 				return fmt.Errorf("priority %d in table %d: %w", r.Priority, r.Table, ErrOverlap)
 			}
 		}
+		r.Stats.Created = now
+		if r.IdleTimeout != 0 || r.HardTimeout != 0 {
+			timed = append(timed, r)
+		}
+		oneTable = oneTable && r.Table == rules[0].Table
 	}
-	if len(rules) == 0 {
-		return nil
-	}
-	now := p.now()
 	var gone []*flow.Rule
 	// A rule with the match and priority of one in its table (or earlier
 	// in rules) replaces it and, as OpenFlow 1.3 says, inherits its
@@ -272,18 +282,27 @@ func (p *Pipeline) addRules(rules []*flow.Rule, check bool) error {
 		}
 		gone = append(gone, old)
 	}
-	for _, batch := range byTable(rules) {
-		for _, r := range batch {
-			r.Stats.Created = now
+	batches := [][]*flow.Rule{rules}
+	if !oneTable {
+		batches = byTable(rules)
+	}
+	var err error
+	applied := [flow.MaxTables]bool{}
+	for _, batch := range batches {
+		// Upsert fails only for a rule already in its table, before it
+		// changes that table; the tables before it stay changed.
+		if err = p.tableForWrite(batch[0].Table).Upsert(batch, replaced); err != nil {
+			break
 		}
-		if err := p.tableForWrite(batch[0].Table).Upsert(batch, replaced); err != nil {
-			return err
+		applied[batch[0].Table] = true
+	}
+	for _, r := range timed {
+		if applied[r.Table] {
+			p.timed[r] = struct{}{}
 		}
-		for _, r := range batch {
-			if r.IdleTimeout != 0 || r.HardTimeout != 0 {
-				p.timed[r] = struct{}{}
-			}
-		}
+	}
+	if err != nil {
+		return err
 	}
 	for _, r := range gone {
 		delete(p.timed, r)
@@ -294,16 +313,6 @@ func (p *Pipeline) addRules(rules []*flow.Rule, check bool) error {
 
 // byTable splits rules by table, keeping their order within each.
 func byTable(rules []*flow.Rule) [][]*flow.Rule {
-	same := true
-	for _, r := range rules {
-		if r.Table != rules[0].Table {
-			same = false
-			break
-		}
-	}
-	if same {
-		return [][]*flow.Rule{rules}
-	}
 	var out [][]*flow.Rule
 	at := map[uint8]int{}
 	for _, r := range rules {
