@@ -89,7 +89,7 @@ func (e *entry) visible(v uint64) bool { return e.add <= v && v < e.remove.Load(
 
 // Classifier is a tuple-space-search classifier for one flow table. Lookup,
 // Len and Rules may be called from any number of goroutines at any time;
-// Insert, Remove, Apply and Find serialize among themselves.
+// Insert, Remove, Apply, Upsert and Find serialize among themselves.
 type Classifier struct {
 	snap      atomic.Pointer[snapshot]
 	reclaimed atomic.Uint64 // the newest version whose removals were unlinked
