@@ -96,14 +96,13 @@ func (e *entry) visible(v uint64) bool { return e.add <= v && v < e.remove.Load(
 
 // Classifier is a tuple-space-search classifier for one flow table. Lookup,
 // Len and Rules may be called from any number of goroutines at any time;
-// Insert, Remove, Apply and Find serialize among themselves.
+// Insert, Remove, Apply, Upsert and Find serialize among themselves.
 type Classifier struct {
 	snap      atomic.Pointer[snapshot]
 	reclaimed atomic.Uint64 // the newest version whose removals were unlinked
 	seed      uint64
 
 	mu        sync.Mutex
-	index     map[*flow.Rule]*entry
 	byMask    map[flow.Mask]*subtable
 	subtables []*subtable
 	n         int
@@ -114,7 +113,6 @@ type Classifier struct {
 func New() *Classifier {
 	c := &Classifier{
 		seed:   rand.Uint64(),
-		index:  map[*flow.Rule]*entry{},
 		byMask: map[flow.Mask]*subtable{},
 	}
 	c.snap.Store(&snapshot{})
@@ -141,8 +139,8 @@ func (c *Classifier) Insert(r *flow.Rule) error {
 func (c *Classifier) Remove(r *flow.Rule) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.index[r]
-	if e == nil {
+	e := c.entryOf(r)
+	if e == nil || e.dying {
 		return false
 	}
 	e.dying = true
@@ -161,7 +159,7 @@ func (c *Classifier) Apply(inserts, removes []*flow.Rule) error {
 
 	var dead []*entry
 	for _, r := range removes {
-		if e := c.index[r]; e != nil && !e.dying {
+		if e := c.entryOf(r); e != nil && !e.dying {
 			e.dying = true
 			dead = append(dead, e)
 		}
@@ -176,6 +174,97 @@ func (c *Classifier) Apply(inserts, removes []*flow.Rule) error {
 	return nil
 }
 
+// Upsert inserts rules, in order, with add-or-replace semantics: a rule
+// whose match and priority are those of a rule in the classifier, or of an
+// earlier one of rules, replaces it (the oldest such rule, when Insert made
+// several). replaced, if not nil, is called with each replaced rule and its
+// replacement before anything becomes visible. As with Apply, lookups see
+// the classifier before the batch or after it, never a mix, and Upsert
+// fails, changing nothing, if a rule is nil, already in the classifier or
+// appears twice (the replacements reported until then are void).
+//
+// It is Find and Apply in one pass: each rule is hashed and looked up
+// once, which is what a large batch (an OpenFlow bundle) spends its time
+// on. (The classifier keeps no index by rule for the same reason: Remove
+// finds a rule by its match, as a lookup does.)
+func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rule)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(rules) == 0 {
+		return nil
+	}
+	for _, r := range rules {
+		if r == nil {
+			return fmt.Errorf("inserting rule: %w", ErrNilRule)
+		}
+	}
+	v := c.snap.Load().version + 1
+	var dead []*entry
+	for i, r := range rules {
+		old, dup := c.insert(r, v, true)
+		if dup {
+			// The rule is in the classifier, or earlier in rules: take the
+			// batch back.
+			c.undo(v, rules[:i], dead)
+			return fmt.Errorf("inserting rule at priority %d: %w", r.Priority, ErrRuleExists)
+		}
+		if old != nil {
+			old.dying = true
+			old.remove.Store(v)
+			c.n--
+			dead = append(dead, old)
+			if replaced != nil {
+				replaced(old.rule, r)
+			}
+		}
+	}
+	c.finish(v, dead)
+	return nil
+}
+
+// undo takes back the part of a batch at version v that inserted rules and
+// marked dead the entries they replaced. Nothing of it was visible: the
+// batch's entries are unlinked and the replaced ones revived.
+func (c *Classifier) undo(v uint64, rules []*flow.Rule, dead []*entry) {
+	for _, e := range dead {
+		if e.add != v {
+			e.dying = false
+			e.remove.Store(never)
+			c.n++
+		}
+	}
+	for _, r := range rules {
+		e := c.entryOf(r)
+		if !e.dying {
+			e.dying = true
+			e.remove.Store(v)
+			c.n--
+		}
+		c.unlink(e)
+	}
+	c.publish(v)
+}
+
+// entryOf returns r's entry (compared by pointer), dying or not, or nil.
+func (c *Classifier) entryOf(r *flow.Rule) *entry {
+	st := c.byMask[r.Match.Mask]
+	if st == nil {
+		return nil
+	}
+	kw := r.Match.Key.Words()
+	var hs [numStages]uint64
+	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), st.hashes(c.seed, kw, &hs), kw, st.all)
+	if n == nil {
+		return nil
+	}
+	for e := n.head.Load(); e != nil; e = e.next.Load() {
+		if e.rule == r {
+			return e
+		}
+	}
+	return nil
+}
+
 // check validates a batch's inserts.
 func (c *Classifier) check(inserts []*flow.Rule) error {
 	var seen map[*flow.Rule]bool
@@ -186,7 +275,7 @@ func (c *Classifier) check(inserts []*flow.Rule) error {
 		if r == nil {
 			return fmt.Errorf("inserting rule: %w", ErrNilRule)
 		}
-		if e := c.index[r]; (e != nil && !e.dying) || seen[r] {
+		if e := c.entryOf(r); (e != nil && !e.dying) || seen[r] {
 			return fmt.Errorf("inserting rule at priority %d: %w", r.Priority, ErrRuleExists)
 		}
 		if seen != nil {
@@ -202,16 +291,20 @@ func (c *Classifier) apply(inserts []*flow.Rule, dead []*entry) {
 	if len(inserts) == 0 && len(dead) == 0 {
 		return
 	}
-	old := c.snap.Load()
-	v := old.version + 1
+	v := c.snap.Load().version + 1
 	for _, e := range dead {
 		e.remove.Store(v)
-		delete(c.index, e.rule)
 		c.n--
 	}
 	for _, r := range inserts {
-		c.insert(r, v)
+		c.insert(r, v, false)
 	}
+	c.finish(v, dead)
+}
+
+// finish publishes version v of a batch and then unlinks its dead
+// entries, already marked removed from v.
+func (c *Classifier) finish(v uint64, dead []*entry) {
 	c.publish(v)
 	if len(dead) == 0 {
 		return
@@ -274,8 +367,11 @@ func setUpto(subs []subRef) {
 	}
 }
 
-// insert adds r, visible from version v.
-func (c *Classifier) insert(r *flow.Rule, v uint64) {
+// insert adds r, visible from version v. With replace, it returns the
+// entry r replaces: the first live one of the same match and priority,
+// left for the caller to mark; or, inserting nothing, dup when r itself
+// is already in the classifier (dying or not).
+func (c *Classifier) insert(r *flow.Rule, v uint64, replace bool) (replaced *entry, dup bool) {
 	st := c.byMask[r.Match.Mask]
 	if st == nil {
 		st = newSubtable(&r.Match.Mask, c.seed)
@@ -298,6 +394,13 @@ func (c *Classifier) insert(r *flow.Rule, v uint64) {
 		c.dirty = c.dirty || st.stale
 		e = &n.first
 	} else {
+		if replace {
+			for cur := n.head.Load(); cur != nil; cur = cur.next.Load() {
+				if cur.rule == r {
+					return nil, true
+				}
+			}
+		}
 		// A node's first entry is never reused: a lookup may still stand
 		// on it after its rule was removed.
 		e = new(entry)
@@ -309,6 +412,9 @@ func (c *Classifier) insert(r *flow.Rule, v uint64) {
 	var pred *entry
 	cur := n.head.Load()
 	for cur != nil && cur.pri >= e.pri {
+		if replace && replaced == nil && cur.pri == e.pri && !cur.dying {
+			replaced = cur
+		}
 		pred, cur = cur, cur.next.Load()
 	}
 	e.next.Store(cur)
@@ -323,8 +429,8 @@ func (c *Classifier) insert(r *flow.Rule, v uint64) {
 	}
 	st.prios.add(e.pri)
 	st.n++
-	c.index[r] = e
 	c.n++
+	return replaced, false
 }
 
 // unlink physically removes a dead entry, its node when it was the node's

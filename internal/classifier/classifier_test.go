@@ -2,6 +2,7 @@ package classifier_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/dvs-project/dvs/internal/classifier"
@@ -374,6 +375,53 @@ func TestApply(t *testing.T) {
 	// Removing an absent rule is ignored.
 	if err := c.Apply(nil, []*flow.Rule{b}); err != nil {
 		t.Errorf("removing an absent rule: %v", err)
+	}
+}
+
+func TestUpsert(t *testing.T) {
+	c := classifier.New()
+	a, b := rule(10, port1), rule(20, port1)
+	if err := c.Upsert([]*flow.Rule{a, b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// a2 replaces a; a3, later in the same batch, replaces a2.
+	a2, a3, x := rule(10, port1), rule(10, port1), rule(30, port2)
+	var got [][2]*flow.Rule
+	if err := c.Upsert([]*flow.Rule{a2, x, a3}, func(old, r *flow.Rule) { got = append(got, [2]*flow.Rule{old, r}) }); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][2]*flow.Rule{{a, a2}, {a2, a3}}; !slices.Equal(got, want) {
+		t.Errorf("replaced %v, want %v", got, want)
+	}
+	if c.Len() != 3 || c.Find(&a.Match, 10) != a3 || c.Find(&b.Match, 20) != b {
+		t.Errorf("after the batch: Len = %d, Find(10) = %p (a3 %p)", c.Len(), c.Find(&a.Match, 10), a3)
+	}
+	if c.Remove(a) || c.Remove(a2) {
+		t.Error("a replaced rule is still present")
+	}
+
+	// Failed batches change nothing, though the one with y twice replaced
+	// a3 before it met the second y.
+	y := rule(40, port2)
+	for _, tt := range []struct {
+		name  string
+		rules []*flow.Rule
+		want  error
+	}{
+		{"present", []*flow.Rule{y, b}, classifier.ErrRuleExists},
+		{"twice", []*flow.Rule{y, rule(10, port1), y}, classifier.ErrRuleExists},
+		{"nil", []*flow.Rule{y, nil}, classifier.ErrNilRule},
+	} {
+		if err := c.Upsert(tt.rules, nil); !errors.Is(err, tt.want) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
+		}
+		if c.Len() != 3 || c.Find(&a.Match, 10) != a3 || c.Find(&y.Match, 40) != nil {
+			t.Fatalf("%s: the failed batch changed the classifier: Len = %d", tt.name, c.Len())
+		}
+	}
+	// y was not left behind half-inserted: it can be upserted now.
+	if err := c.Upsert([]*flow.Rule{y}, nil); err != nil || c.Len() != 4 {
+		t.Fatalf("upserting y after the failures: %v, Len %d", err, c.Len())
 	}
 }
 

@@ -1,6 +1,7 @@
 package classifier_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -193,6 +194,53 @@ func (d *diffRound) checkRules() {
 	}
 }
 
+// upsert upserts a batch of new rules, some with the match and priority
+// of a present rule, some with those of an earlier rule of the batch, and
+// checks what each replaced against the reference doing Find, Remove and
+// Insert one rule at a time.
+func (d *diffRound) upsert() {
+	d.t.Helper()
+	var rs []*flow.Rule
+	for range d.g.rnd.IntN(12) {
+		r := d.newRule()
+		switch d.g.rnd.IntN(4) {
+		case 0:
+			if o := d.randomRule(); o != nil {
+				r.Match, r.Priority = o.Match, o.Priority
+			}
+		case 1:
+			if len(rs) > 0 {
+				o := rs[d.g.rnd.IntN(len(rs))]
+				r.Match, r.Priority = o.Match, o.Priority
+			}
+		}
+		rs = append(rs, r)
+	}
+	if o := d.randomRule(); o != nil && len(rs) > 0 && d.g.rnd.IntN(6) == 0 {
+		// A batch that meets a rule already present fails and leaves the
+		// classifier as it was (the checks after the batch compare).
+		bad := append(rs[:len(rs):len(rs)], o)
+		if err := d.c.Upsert(bad, nil); !errors.Is(err, classifier.ErrRuleExists) {
+			d.fail("Upsert of a present rule: %v", err)
+		}
+		return
+	}
+	got := map[*flow.Rule]*flow.Rule{}
+	if err := d.c.Upsert(rs, func(old, r *flow.Rule) { got[r] = old }); err != nil {
+		d.fail("Upsert: %v", err)
+	}
+	for _, r := range rs {
+		old := d.ref.Find(&r.Match, r.Priority)
+		if got[r] != old {
+			d.fail("Upsert replaced %p by a rule of priority %d, want %p", got[r], r.Priority, old)
+		}
+		if old != nil {
+			d.ref.Remove(old)
+		}
+		d.ref.Insert(r)
+	}
+}
+
 func TestDifferential(t *testing.T) {
 	seed := testSeed(t)
 	rounds := 300
@@ -232,7 +280,7 @@ func TestDifferential(t *testing.T) {
 
 		// Interleave removals, inserts and batches of both.
 		for range 20 {
-			switch g.rnd.IntN(3) {
+			switch g.rnd.IntN(4) {
 			case 0:
 				if r := d.randomRule(); r != nil {
 					if !d.c.Remove(r) || !d.ref.Remove(r) {
@@ -261,6 +309,8 @@ func TestDifferential(t *testing.T) {
 				for _, r := range ins {
 					d.ref.Insert(r)
 				}
+			case 3:
+				d.upsert()
 			}
 			d.checkLookups(10)
 			d.checkFind()

@@ -21,17 +21,48 @@ type bundleKey struct {
 type bundle struct {
 	flags  uint16
 	closed bool
-	msgs   []bundled
+	// The messages in order, in chunks of bundleChunk: one slice of
+	// 100,000 would be copied again and again as it grows.
+	chunks [][]bundled
+	n      int
 }
 
-// bundled is one message of a bundle; flow_mods are kept decoded.
+const bundleChunk = 1024
+
+func (b *bundle) add(e bundled) {
+	if len(b.chunks) == 0 || len(b.chunks[len(b.chunks)-1]) == bundleChunk {
+		b.chunks = append(b.chunks, make([]bundled, 0, bundleChunk))
+	}
+	last := &b.chunks[len(b.chunks)-1]
+	*last = append(*last, e)
+	b.n++
+}
+
+// msg returns message i.
+func (b *bundle) msg(i int) *bundled { return &b.chunks[i/bundleChunk][i%bundleChunk] }
+
+// bundled is one message of a bundle: a flow add as the rule it adds,
+// checked as it arrived (while ovs-ofctl still streams the bundle), so that
+// the commit only inserts; another flow_mod decoded; anything else raw.
 type bundled struct {
-	raw []byte
-	fm  *openflow.FlowMod
+	raw  []byte
+	fm   *openflow.FlowMod
+	rule *flow.Rule
 }
 
 // experimenter handles OFPT_EXPERIMENTER: ONF bundle control and add.
 func (s *Switch) experimenter(c *channel.Conn, xid uint32, msg []byte) ([][]byte, error) {
+	// Bundle-adds come by the hundred thousand: decoded directly, not by
+	// DecodeONF, which boxes what it returns.
+	if e, err := openflow.DecodeExperimenter(msg); err == nil && e.Experimenter == openflow.ONFExperimenterID && e.ExpType == openflow.ONFTBundleAddMessage {
+		m, err := openflow.DecodeBundleAdd(msg)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return nil, s.bundleAdd(c, m)
+	}
 	m, err := openflow.DecodeONF(msg)
 	if err != nil {
 		return nil, err
@@ -40,33 +71,7 @@ func (s *Switch) experimenter(c *channel.Conn, xid uint32, msg []byte) ([][]byte
 	defer s.mu.Unlock()
 	switch m := m.(type) {
 	case openflow.BundleAdd:
-		k := bundleKey{c, m.BundleID}
-		b := s.bundles[k]
-		if b == nil {
-			// Adding to a bundle that is not open opens it (as OVS does).
-			b = &bundle{flags: m.Flags}
-			s.bundles[k] = b
-		}
-		if b.closed {
-			return nil, openflow.BundleErr(openflow.BundleFailedBundleClosed, "bundle %d is closed", m.BundleID)
-		}
-		if m.Flags != b.flags {
-			return nil, openflow.BundleErr(openflow.BundleFailedBadFlags, "bundle %d was opened with flags %#x", m.BundleID, b.flags)
-		}
-		if len(b.msgs) >= maxBundleMsgs {
-			return nil, openflow.BundleErr(openflow.BundleFailedMsgTooMany, "bundle %d holds %d messages", m.BundleID, len(b.msgs))
-		}
-		// Check the message now, so errors name it as they arrive.
-		fm, err := s.checkBundled(m.Message)
-		if err != nil {
-			return nil, err
-		}
-		e := bundled{fm: fm}
-		if fm == nil {
-			e.raw = append([]byte(nil), m.Message...)
-		}
-		b.msgs = append(b.msgs, e)
-		return nil, nil
+		return nil, s.bundleAdd(c, m)
 	case openflow.BundleControl:
 		k := bundleKey{c, m.BundleID}
 		b := s.bundles[k]
@@ -105,25 +110,58 @@ func (s *Switch) experimenter(c *channel.Conn, xid uint32, msg []byte) ([][]byte
 	return nil, &openflow.Error{Type: openflow.ETBadRequest, Code: openflow.BadRequestBadExpType, Msg: "unsupported experimenter message"}
 }
 
-// checkBundled checks a message added to a bundle and returns it decoded
-// if it is a flow_mod.
-func (s *Switch) checkBundled(msg []byte) (*openflow.FlowMod, error) {
+// bundleAdd adds a message to a bundle; the caller holds s.mu.
+func (s *Switch) bundleAdd(c *channel.Conn, m openflow.BundleAdd) error {
+	k := bundleKey{c, m.BundleID}
+	b := s.bundles[k]
+	if b == nil {
+		// Adding to a bundle that is not open opens it (as OVS does).
+		b = &bundle{flags: m.Flags}
+		s.bundles[k] = b
+	}
+	if b.closed {
+		return openflow.BundleErr(openflow.BundleFailedBundleClosed, "bundle %d is closed", m.BundleID)
+	}
+	if m.Flags != b.flags {
+		return openflow.BundleErr(openflow.BundleFailedBadFlags, "bundle %d was opened with flags %#x", m.BundleID, b.flags)
+	}
+	if b.n >= maxBundleMsgs {
+		return openflow.BundleErr(openflow.BundleFailedMsgTooMany, "bundle %d holds %d messages", m.BundleID, b.n)
+	}
+	// Check the message now, so errors name it as they arrive.
+	e, err := s.checkBundled(m.Message)
+	if err != nil {
+		return err
+	}
+	b.add(e)
+	return nil
+}
+
+// checkBundled checks a message added to a bundle and returns what the
+// bundle keeps of it. The caller holds s.mu.
+func (s *Switch) checkBundled(msg []byte) (bundled, error) {
 	switch msg[1] {
 	case openflow.TypeFlowMod:
 		fm, err := openflow.DecodeFlowMod(msg)
 		if err != nil {
-			return nil, err
+			return bundled{}, err
+		}
+		if fm.Command == openflow.FlowAdd {
+			r, err := s.addRule(&fm)
+			return bundled{rule: r}, err
 		}
 		if fm.Command <= openflow.FlowModifyStrict {
 			if err := s.checkRefs(&fm.Instructions); err != nil {
-				return nil, err
+				return bundled{}, err
 			}
 		}
-		return &fm, nil
+		kept := new(openflow.FlowMod)
+		*kept = fm
+		return bundled{fm: kept}, nil
 	case openflow.TypePortMod, openflow.TypeGroupMod, openflow.TypePacketOut:
-		return nil, nil
+		return bundled{raw: append([]byte(nil), msg...)}, nil
 	}
-	return nil, openflow.BundleErr(openflow.BundleFailedMsgUnsup, "message type %d cannot be bundled", msg[1])
+	return bundled{}, openflow.BundleErr(openflow.BundleFailedMsgUnsup, "message type %d cannot be bundled", msg[1])
 }
 
 // Closed implements channel.Closer: it discards the bundles a closed
@@ -145,26 +183,26 @@ func (s *Switch) Closed(c *channel.Conn) {
 // error, leaving the earlier ones applied: full rollback of mixed bundles
 // is not implemented. The caller holds s.mu.
 func (s *Switch) commit(b *bundle) error {
-	var adds []*flow.Rule
-	var rest []bundled
-	for _, m := range b.msgs {
-		if fm := m.fm; fm != nil && fm.Command == openflow.FlowAdd && len(rest) == 0 {
-			if fm.BufferID != openflow.NoBuffer || fm.TableID >= flow.MaxTables {
-				return s.applyFlowMod(fm) // reports the error
-			}
-			adds = append(adds, fm.Rule())
-			continue
-		}
-		rest = append(rest, m)
+	p := s.b.Pipeline()
+	n := 0
+	for n < b.n && b.msg(n).rule != nil {
+		n++
 	}
-	if len(adds) > 0 {
-		if err := ofError(s.b.Pipeline().AddRules(adds)); err != nil {
+	if n > 0 {
+		adds := make([]*flow.Rule, n)
+		for i := range adds {
+			adds[i] = b.msg(i).rule
+		}
+		if err := ofError(p.AddCheckedRules(adds)); err != nil {
 			return err
 		}
 	}
-	for _, m := range rest {
+	for i := n; i < b.n; i++ {
+		m := b.msg(i)
 		var err error
 		switch {
+		case m.rule != nil:
+			err = ofError(p.AddCheckedRules([]*flow.Rule{m.rule}))
 		case m.fm != nil:
 			err = s.applyFlowMod(m.fm)
 		case m.raw[1] == openflow.TypeGroupMod:

@@ -53,22 +53,16 @@ func (s *Switch) flowMod(msg []byte) error {
 // applyFlowMod runs one decoded flow_mod; the caller holds s.mu.
 func (s *Switch) applyFlowMod(fm *openflow.FlowMod) error {
 	p := s.b.Pipeline()
-	if fm.BufferID != openflow.NoBuffer {
-		return &openflow.Error{Type: openflow.ETBadRequest, Code: openflow.BadRequestBufferUnknown, Msg: "the switch buffers no packets"}
-	}
-	if fm.Flags&^uint16(flow.FlagSendFlowRem|flow.FlagCheckOverlap|flow.FlagResetCounts|flow.FlagNoPktCounts|flow.FlagNoByteCounts) != 0 {
-		return &openflow.Error{Type: openflow.ETFlowModFailed, Code: openflow.FlowModFailedBadFlags, Msg: "unknown flow_mod flags"}
+	if err := checkFlowMod(fm); err != nil {
+		return err
 	}
 	switch fm.Command {
 	case openflow.FlowAdd:
-		if fm.TableID >= flow.MaxTables {
-			return &openflow.Error{Type: openflow.ETFlowModFailed, Code: openflow.FlowModFailedBadTableID, Msg: "bad table id"}
-		}
-		if err := s.checkRefs(&fm.Instructions); err != nil {
+		r, err := s.addRule(fm)
+		if err != nil {
 			return err
 		}
-		r := fm.Rule()
-		return ofError(p.AddRules([]*flow.Rule{r}))
+		return ofError(p.AddCheckedRules([]*flow.Rule{r}))
 	case openflow.FlowModify, openflow.FlowModifyStrict:
 		if fm.TableID >= flow.MaxTables {
 			return &openflow.Error{Type: openflow.ETFlowModFailed, Code: openflow.FlowModFailedBadTableID, Msg: "bad table id"}
@@ -88,6 +82,38 @@ func (s *Switch) applyFlowMod(fm *openflow.FlowMod) error {
 		s.flowsRemoved(removed, openflow.FlowRemovedDelete)
 		return nil
 	}
+}
+
+// checkFlowMod checks what every flow_mod command needs.
+func checkFlowMod(fm *openflow.FlowMod) error {
+	if fm.BufferID != openflow.NoBuffer {
+		return &openflow.Error{Type: openflow.ETBadRequest, Code: openflow.BadRequestBufferUnknown, Msg: "the switch buffers no packets"}
+	}
+	if fm.Flags&^uint16(flow.FlagSendFlowRem|flow.FlagCheckOverlap|flow.FlagResetCounts|flow.FlagNoPktCounts|flow.FlagNoByteCounts) != 0 {
+		return &openflow.Error{Type: openflow.ETFlowModFailed, Code: openflow.FlowModFailedBadFlags, Msg: "unknown flow_mod flags"}
+	}
+	return nil
+}
+
+// addRule checks a decoded add and returns the rule it adds, checked as
+// pipeline.CheckRule does; what depends on the tables and groups is checked
+// when it is added. The caller holds s.mu.
+func (s *Switch) addRule(fm *openflow.FlowMod) (*flow.Rule, error) {
+	if err := checkFlowMod(fm); err != nil {
+		return nil, err
+	}
+	if fm.TableID >= flow.MaxTables {
+		return nil, &openflow.Error{Type: openflow.ETFlowModFailed, Code: openflow.FlowModFailedBadTableID, Msg: "bad table id"}
+	}
+	if err := s.checkRefs(&fm.Instructions); err != nil {
+		return nil, err
+	}
+	r := fm.Rule()
+	// DecodeFlowMod checked the match as CheckRule would.
+	if err := pipeline.CheckDecodedRule(r); err != nil {
+		return nil, ofError(err)
+	}
+	return r, nil
 }
 
 // checkRefs checks that the groups and meter a rule's instructions name

@@ -369,7 +369,7 @@ func decodeSetField(oxm []byte, n, hdrLen int, withMask bool) (flow.SetField, er
 	if want := (hdrLen + 4 + len(t.payload) + 7) &^ 7; n != want {
 		return flow.SetField{}, actErr(BadActionBadSetLen, "set_field length %d, want %d", n, want)
 	}
-	f := oxmFields[oxmID{t.class, t.field}]
+	f := oxmField(t.class, t.field)
 	if f == nil || !f.Writable {
 		return flow.SetField{}, actErr(BadActionBadSetType, "cannot set OXM class 0x%04x field %d", t.class, t.field)
 	}

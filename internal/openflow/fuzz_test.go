@@ -36,6 +36,28 @@ func FuzzDecodeMatch(f *testing.F) {
 	})
 }
 
+// FuzzDecodeMatchFast: the integer fast path decides every match as the
+// general path does: the same match, length and error.
+func FuzzDecodeMatchFast(f *testing.F) {
+	for _, s := range matchRules {
+		r := mustRule(f, s+",actions=drop")
+		f.Add(EncodeMatch(&r.Match))
+	}
+	for _, tc := range ofprintCases {
+		f.Add(hx(f, tc.hex)[flowModBodyOffset:])
+	}
+	f.Add(hx(f, "0001 0010 80000c02 1005 00000802 1005"))
+	f.Add(hx(f, "0001 000e 80000a01 06 80000502 0800 0000"))
+	f.Add(hx(f, "0001 0014 80001808 0a000001 ff00ffff 0000 0000"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m1, n1, err1 := decodeMatch(b, true)
+		m2, n2, err2 := decodeMatch(b, false)
+		if m1 != m2 || n1 != n2 || !reflect.DeepEqual(err1, err2) {
+			t.Fatalf("%x: fast path gives %v, %d, %v; general path %v, %d, %v", b, &m1, n1, err1, &m2, n2, err2)
+		}
+	})
+}
+
 func FuzzDecodeInstructions(f *testing.F) {
 	for _, s := range instructionRules {
 		r := mustRule(f, s)

@@ -137,12 +137,17 @@ var (
 
 // validate checks a rule before it enters a table.
 func validate(r *flow.Rule) error {
-	if int(r.Table) >= flow.MaxTables {
-		return fmt.Errorf("table %d: %w (0..%d)", r.Table, ErrBadTable, flow.MaxTables-1)
-	}
 	r.Match.Normalize()
 	if err := r.Match.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadMatch, err)
+	}
+	return validateNotMatch(r)
+}
+
+// validateNotMatch is validate without the checks of the match.
+func validateNotMatch(r *flow.Rule) error {
+	if int(r.Table) >= flow.MaxTables {
+		return fmt.Errorf("table %d: %w (0..%d)", r.Table, ErrBadTable, flow.MaxTables-1)
 	}
 	in := &r.Instructions
 	if in.HasGoto && in.GotoTable <= r.Table {
@@ -214,77 +219,112 @@ func (p *Pipeline) AddRule(r *flow.Rule) error {
 
 // AddRules adds rules as AddRule does; all of them become visible to
 // translation at once. On error nothing is added.
-func (p *Pipeline) AddRules(rules []*flow.Rule) error {
+func (p *Pipeline) AddRules(rules []*flow.Rule) error { return p.addRules(rules, true) }
+
+// CheckRule checks r as AddRules does, except for what depends on the
+// pipeline's state (the groups r names, overlaps with the rules of its
+// table), and normalizes r.Match. A rule that passed may be added with
+// AddCheckedRules.
+func CheckRule(r *flow.Rule) error { return validate(r) }
+
+// CheckDecodedRule is CheckRule for a rule whose match is known to be
+// normalized and valid (flow.Match.Validate), as openflow.DecodeMatch
+// returns it: it checks the rest of the rule, without checking the match
+// a second time.
+func CheckDecodedRule(r *flow.Rule) error { return validateNotMatch(r) }
+
+// AddCheckedRules is AddRules for rules that passed CheckRule and have not
+// changed since: it skips those checks. An OpenFlow bundle checks its flows
+// as they arrive, so that its commit only inserts them.
+func (p *Pipeline) AddCheckedRules(rules []*flow.Rule) error { return p.addRules(rules, false) }
+
+func (p *Pipeline) addRules(rules []*flow.Rule, check bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.now()
-	type change struct{ ins, rem []*flow.Rule }
-	per := map[uint8]*change{}
-	pending := map[uint8]map[ruleID]*flow.Rule{}
-	// Size each table's maps for its rules at once: growing a map keyed
-	// by matches means rehashing them all, again and again.
-	perTable := map[uint8]int{}
-	for _, r := range rules {
-		perTable[r.Table]++
+	if len(rules) == 0 {
+		return nil
 	}
+	// One pass over the rules before the insert (a bundle's 100,000 rules
+	// are as many cache misses each time): check them, stamp them, note
+	// the timed ones and whether they all go to one table.
+	now := p.now()
+	var timed []*flow.Rule
+	oneTable := true
 	for _, r := range rules {
-		if err := validate(r); err != nil {
-			return err
+		if check {
+			if err := validate(r); err != nil {
+				return err
+			}
 		}
 		if err := p.checkGroupRefs(r); err != nil {
 			return err
 		}
-		c := p.tableForWrite(r.Table)
-		if r.Flags&flow.FlagCheckOverlap != 0 && p.overlaps(c, r) {
-			return fmt.Errorf("priority %d in table %d: %w", r.Priority, r.Table, ErrOverlap)
-		}
-		ch := per[r.Table]
-		if ch == nil {
-			ch = &change{ins: make([]*flow.Rule, 0, perTable[r.Table])}
-			per[r.Table] = ch
-			pending[r.Table] = make(map[ruleID]*flow.Rule, perTable[r.Table])
-		}
-		id := ruleID{r.Match, r.Priority}
-		if prev := pending[r.Table][id]; prev != nil {
-			// The same batch adds the rule twice: the later one wins.
-			for i, x := range ch.ins {
-				if x == prev {
-					ch.ins = append(ch.ins[:i], ch.ins[i+1:]...)
-					break
-				}
-			}
-		} else if old := c.Find(&r.Match, r.Priority); old != nil {
-			ch.rem = append(ch.rem, old)
-			// OpenFlow 1.3: the replacement inherits the old rule's
-			// counters unless it asks for them to be reset.
-			if r.Flags&flow.FlagResetCounts == 0 {
-				r.Stats.Packets.Store(old.Stats.Packets.Load())
-				r.Stats.Bytes.Store(old.Stats.Bytes.Load())
-				r.Stats.SetUsed(old.Stats.Used())
+		if r.Flags&flow.FlagCheckOverlap != 0 {
+			if c := p.table(r.Table); c != nil && p.overlaps(c, r) {
+				return fmt.Errorf("priority %d in table %d: %w", r.Priority, r.Table, ErrOverlap)
 			}
 		}
-		pending[r.Table][id] = r
 		r.Stats.Created = now
-		ch.ins = append(ch.ins, r)
+		if r.IdleTimeout != 0 || r.HardTimeout != 0 {
+			timed = append(timed, r)
+		}
+		oneTable = oneTable && r.Table == rules[0].Table
 	}
-	for id, ch := range per {
-		p.tables[id].Load().Apply(ch.ins, ch.rem)
-		for _, r := range ch.rem {
-			delete(p.timed, r)
+	var gone []*flow.Rule
+	// A rule with the match and priority of one in its table (or earlier
+	// in rules) replaces it and, as OpenFlow 1.3 says, inherits its
+	// counters unless it asks for them to be reset.
+	replaced := func(old, r *flow.Rule) {
+		if r.Flags&flow.FlagResetCounts == 0 {
+			r.Stats.Packets.Store(old.Stats.Packets.Load())
+			r.Stats.Bytes.Store(old.Stats.Bytes.Load())
+			r.Stats.SetUsed(old.Stats.Used())
 		}
-		for _, r := range ch.ins {
-			if r.IdleTimeout != 0 || r.HardTimeout != 0 {
-				p.timed[r] = struct{}{}
-			}
+		gone = append(gone, old)
+	}
+	batches := [][]*flow.Rule{rules}
+	if !oneTable {
+		batches = byTable(rules)
+	}
+	var err error
+	applied := [flow.MaxTables]bool{}
+	for _, batch := range batches {
+		// Upsert fails only for a rule already in its table, before it
+		// changes that table; the tables before it stay changed.
+		if err = p.tableForWrite(batch[0].Table).Upsert(batch, replaced); err != nil {
+			break
 		}
+		applied[batch[0].Table] = true
+	}
+	for _, r := range timed {
+		if applied[r.Table] {
+			p.timed[r] = struct{}{}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range gone {
+		delete(p.timed, r)
 	}
 	p.gen.Add(1)
 	return nil
 }
 
-type ruleID struct {
-	m flow.Match
-	p uint16
+// byTable splits rules by table, keeping their order within each.
+func byTable(rules []*flow.Rule) [][]*flow.Rule {
+	var out [][]*flow.Rule
+	at := map[uint8]int{}
+	for _, r := range rules {
+		i, ok := at[r.Table]
+		if !ok {
+			i = len(out)
+			at[r.Table] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
 }
 
 // overlaps reports whether some rule of r's priority in c could match a

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -208,6 +209,114 @@ func TestAddReplacesAndDeleteSelects(t *testing.T) {
 	}
 	if n := len(p.Rules(pipeline.FilterAll())); n != 1 {
 		t.Errorf("%d rules left, want 1", n)
+	}
+}
+
+// parseRules parses rules for a batch.
+func parseRules(t *testing.T, lines ...string) []*flow.Rule {
+	t.Helper()
+	var rs []*flow.Rule
+	for _, s := range lines {
+		r, err := flowtext.ParseRule(s)
+		if err != nil {
+			t.Fatalf("ParseRule(%q): %v", s, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// dump formats a pipeline's rules with their counters, sorted, for
+// comparing.
+func dump(p *pipeline.Pipeline) string {
+	var lines []string
+	for _, r := range p.Rules(pipeline.FilterAll()) {
+		lines = append(lines, fmt.Sprintf("%s packets=%d\n", flowtext.FormatRule(r, flowtext.FormatOptions{}), r.Stats.Packets.Load()))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "")
+}
+
+func TestAddRulesBatch(t *testing.T) {
+	p, clk := newPipeline(t, "priority=100,in_port=1,actions=output:2", "priority=5,actions=drop")
+	old := p.Rules(pipeline.FilterAll())[0]
+	old.Stats.Add(7, 700, clk.now())
+	before := dump(p)
+
+	// A bad rule anywhere fails the whole batch, which changes nothing.
+	for _, bad := range []*flow.Rule{
+		{Table: 3, Priority: 1, Instructions: flow.Instructions{HasGoto: true, GotoTable: 1}},
+		{Priority: 1, Instructions: flow.Instructions{Apply: []flow.Action{flow.Output{Port: 0}}}},
+	} {
+		rs := parseRules(t, "priority=100,in_port=1,actions=output:3", "priority=9,in_port=9,actions=drop")
+		if err := p.AddRules(append(rs, bad)); err == nil {
+			t.Fatalf("a batch ending with %s succeeded", flowtext.FormatRule(bad, flowtext.FormatOptions{}))
+		}
+		if got := dump(p); got != before {
+			t.Fatalf("a failed batch changed the tables (-want +got):\n-%s\n+%s", before, got)
+		}
+	}
+
+	// The batch replaces the in_port=1 rule, which keeps its counters;
+	// of two adds of in_port=2 in one batch the later one wins, and the
+	// replaced one's hard timeout goes with it.
+	rs := parseRules(t,
+		"priority=100,in_port=1,actions=output:3",
+		"priority=100,in_port=2,hard_timeout=5,actions=output:1",
+		"priority=100,in_port=2,actions=output:4",
+	)
+	if err := p.AddRules(rs); err != nil {
+		t.Fatal(err)
+	}
+	want := "priority=100,in_port=1 actions=output:3 packets=7\n" +
+		"priority=100,in_port=2 actions=output:4 packets=0\n" +
+		"priority=5 actions=drop packets=0\n"
+	if got := dump(p); got != want {
+		t.Errorf("after the batch (-want +got):\n-%s\n+%s", want, got)
+	}
+	clk.advance(10 * time.Second)
+	if ex := p.Expire(clk.now()); len(ex) != 0 {
+		t.Errorf("expired %d rules; the only timed one was replaced in its batch", len(ex))
+	}
+}
+
+// TestAddCheckedRules: rules checked one by one with CheckRule and added
+// with AddCheckedRules end up as AddRules leaves them, and translate the
+// same.
+func TestAddCheckedRules(t *testing.T) {
+	lines := []string{
+		"priority=100,ip,nw_dst=198.51.100.7,actions=output:2",
+		"priority=100,ip,nw_dst=198.51.100.0/24,actions=output:3",
+		"priority=90,tcp,tp_dst=80,actions=output:1,goto_table:2",
+		"table=2,priority=1,actions=output:4",
+		"priority=100,ip,nw_dst=198.51.100.0/24,actions=output:4",
+	}
+	plain, _ := newPipeline(t)
+	checked, _ := newPipeline(t)
+	if err := plain.AddRules(parseRules(t, lines...)); err != nil {
+		t.Fatal(err)
+	}
+	rs := parseRules(t, lines...)
+	for _, r := range rs {
+		if err := pipeline.CheckRule(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := checked.AddCheckedRules(rs); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := dump(plain), dump(checked); a != b {
+		t.Errorf("AddRules (-) and AddCheckedRules (+) differ:\n-%s\n+%s", a, b)
+	}
+	for _, pkt := range []string{"tcp,nw_dst=198.51.100.7,tp_dst=80", "tcp,nw_dst=198.51.100.8,tp_dst=80", "tcp,nw_dst=203.0.113.1,tp_dst=80"} {
+		a, _ := translate(t, plain, pkt)
+		b, _ := translate(t, checked, pkt)
+		if x, y := action.Format(a.Actions), action.Format(b.Actions); x != y {
+			t.Errorf("%s: AddRules gives %s, AddCheckedRules %s", pkt, x, y)
+		}
+	}
+	if err := pipeline.CheckRule(&flow.Rule{Table: 3, Instructions: flow.Instructions{HasGoto: true, GotoTable: 1}}); err == nil {
+		t.Error("CheckRule accepted a goto_table backwards")
 	}
 }
 

@@ -627,8 +627,6 @@ func (ch *Channel) newConn(nc net.Conn, kind, name string, d *dialer, l *listene
 		async:       openflow.DefaultAsyncConfig(),
 		missSendLen: 128,
 		since:       time.Now(),
-		rx:          map[string]uint64{},
-		tx:          map[string]uint64{},
 	}
 	if ra := nc.RemoteAddr(); ra != nil {
 		c.remote = ra.String()

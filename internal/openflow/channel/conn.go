@@ -46,7 +46,7 @@ type Conn struct {
 	since       time.Time
 
 	smu         sync.Mutex
-	rx, tx      map[string]uint64
+	rx, tx      [256]uint64 // messages by type
 	errorsSent  uint64
 	dropped     uint64
 	err         error  // why the connection closed
@@ -227,13 +227,18 @@ func (c *Conn) serve() {
 	c.close(err)
 }
 
+// readBuffer is the size of a connection's read buffer: a burst of
+// flow_mods or bundle-adds (ovs-ofctl streams them) is read many messages
+// at a time.
+const readBuffer = 64 << 10
+
 func (c *Conn) readLoop() error {
-	r := bufio.NewReaderSize(c.nc, 16<<10)
+	r := bufio.NewReaderSize(c.nc, readBuffer)
 	msg, err := openflow.ReadMessage(r, nil)
 	if err != nil {
 		return err
 	}
-	c.received(msg)
+	c.received(msg, true)
 	h, _ := openflow.ParseHeader(msg)
 	if h.Type != openflow.TypeHello {
 		return c.flushAndClose(fmt.Errorf("received %s before hello", typeName(h.Type)))
@@ -252,7 +257,8 @@ func (c *Conn) readLoop() error {
 	}
 	c.helloDone(v)
 	for {
-		if r.Buffered() == 0 {
+		buffered := r.Buffered()
+		if buffered == 0 {
 			// About to wait for input: send the replies written so far.
 			if err := c.flushReplies(); err != nil {
 				return err
@@ -262,7 +268,7 @@ func (c *Conn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		c.received(msg)
+		c.received(msg, r.Buffered() != buffered-len(msg))
 		if err := c.dispatch(msg); err != nil {
 			return err
 		}
@@ -288,11 +294,17 @@ func (c *Conn) helloDone(v uint8) {
 	}
 }
 
-// received counts msg and copies it to the snoops.
-func (c *Conn) received(msg []byte) {
-	c.lastRx.Store(time.Now().UnixNano())
+// received counts msg and copies it to the snoops. read says whether msg
+// came with a read from the connection rather than from what an earlier
+// read buffered: only then is the time of the last message noted (the
+// inactivity probe needs no better, and a bundle of 100,000 flows would
+// read the clock 100,000 times).
+func (c *Conn) received(msg []byte, read bool) {
+	if read {
+		c.lastRx.Store(time.Now().UnixNano())
+	}
 	c.smu.Lock()
-	c.rx[typeName(msg[1])]++
+	c.rx[msg[1]]++
 	c.smu.Unlock()
 	if c.kind == KindController && c.ch.snooping() {
 		c.ch.snoopCopy(append([]byte(nil), msg...))
@@ -626,7 +638,7 @@ func (c *Conn) write(w *bufio.Writer, m []byte, probe time.Duration, flush bool)
 		return fmt.Errorf("writing: %w", err)
 	}
 	c.smu.Lock()
-	c.tx[typeName(m[1])]++
+	c.tx[m[1]]++
 	c.smu.Unlock()
 	if flush {
 		if err := w.Flush(); err != nil {
@@ -673,12 +685,14 @@ func (c *Conn) infoLocked() ConnInfo {
 	}
 	c.smu.Lock()
 	defer c.smu.Unlock()
-	i.Rx, i.Tx = make(map[string]uint64, len(c.rx)), make(map[string]uint64, len(c.tx))
-	for k, v := range c.rx {
-		i.Rx[k] = v
-	}
-	for k, v := range c.tx {
-		i.Tx[k] = v
+	i.Rx, i.Tx = map[string]uint64{}, map[string]uint64{}
+	for t := range c.rx {
+		if c.rx[t] != 0 {
+			i.Rx[typeName(uint8(t))] = c.rx[t]
+		}
+		if c.tx[t] != 0 {
+			i.Tx[typeName(uint8(t))] = c.tx[t]
+		}
 	}
 	i.ErrorsSent, i.AsyncDropped = c.errorsSent, c.dropped
 	switch {
