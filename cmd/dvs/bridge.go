@@ -207,7 +207,7 @@ The bridge's management socket (STATE_DIR/BR.mgmt) is always there, whatever
 	f.StringArrayVar(&listen, "listen", nil, "accept OpenFlow connections here (replaces the list): ptcp:[PORT][:IP], pssl:[PORT][:IP] or punix:PATH, repeatable")
 	f.BoolVar(&noListen, "no-listen", false, "remove every listener (the management socket stays)")
 	f.StringVar(&failMode, "fail-mode", "", "standalone or secure")
-	f.DurationVar(&probe, "inactivity-probe", 0, "echo a silent connection after this long, like 5s (0 = the default, 5s)")
+	f.DurationVar(&probe, "inactivity-probe", 0, "echo a silent controller connection after this long, like 5s (0 = the default, 5s; tools on listeners: at least 1m)")
 	f.StringVar(&sslKey, "ssl-key", "", "private key (PEM) for ssl and pssl targets")
 	f.StringVar(&sslCert, "ssl-cert", "", "certificate (PEM) for ssl and pssl targets")
 	f.StringVar(&sslCA, "ssl-ca", "", "CA certificate (PEM) that peers' certificates must chain to")

@@ -66,9 +66,10 @@ type Config struct {
 	// PrivateKey, Certificate and CACert are PEM files for ssl: and pssl:
 	// targets; peers must present a certificate signed by CACert.
 	PrivateKey, Certificate, CACert string
-	// InactivityProbe is how long a connection may be silent before the
-	// channel sends an echo request; it drops the connection after twice
-	// that. Default 5s.
+	// InactivityProbe is how long a controller connection may be silent
+	// before the channel sends an echo request; it drops the connection
+	// after twice that. Default 5s. Connections accepted on listeners wait
+	// at least a minute (serviceProbe).
 	InactivityProbe time.Duration
 	// MaxBackoff caps the reconnection backoff of controllers, which
 	// starts at 1s (or MaxBackoff if smaller) and doubles. Default 8s.

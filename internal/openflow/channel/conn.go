@@ -167,7 +167,7 @@ func (c *Conn) enqueueReply(msg []byte) error {
 		c.wakeWriter()
 		return nil
 	}
-	probe := c.ch.probeInterval()
+	probe := c.probeInterval()
 	c.wmu.Lock()
 	_, err := c.drainLocked(probe)
 	if err == nil {
@@ -571,7 +571,7 @@ func (c *Conn) flushReplies() error {
 	if c.w.Buffered() == 0 {
 		return nil
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout(c.ch.probeInterval())))
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout(c.probeInterval())))
 	if err := c.w.Flush(); err != nil {
 		c.close(fmt.Errorf("writing: %w", err))
 		return err
@@ -581,7 +581,7 @@ func (c *Conn) flushReplies() error {
 
 func (c *Conn) writeLoop() {
 	w := c.w
-	probe := c.ch.probeInterval()
+	probe := c.probeInterval()
 	tick := time.NewTicker(probe / 4)
 	defer tick.Stop()
 	var probedAt int64
@@ -604,7 +604,7 @@ func (c *Conn) writeLoop() {
 				return
 			}
 		case <-tick.C:
-			if p := c.ch.probeInterval(); p != probe {
+			if p := c.probeInterval(); p != probe {
 				probe = p
 				tick.Reset(p / 4)
 			}
@@ -628,6 +628,24 @@ func (c *Conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// serviceProbe is the least inactivity probe of connections accepted on a
+// listener (tools such as ovs-ofctl, and snoopers), as Open vSwitch uses
+// for its management socket: a tool waiting for a long reply sends
+// nothing, and answers no echo request (ovs-ofctl takes one for a bad
+// reply).
+const serviceProbe = 60 * time.Second
+
+// probeInterval is how long c may be silent before it is probed: the
+// channel's inactivity probe for controllers, at least serviceProbe for
+// the others.
+func (c *Conn) probeInterval() time.Duration {
+	p := c.ch.probeInterval()
+	if c.kind != KindController {
+		p = max(p, serviceProbe)
+	}
+	return p
 }
 
 // write sends m, flushing when nothing else is queued.
