@@ -114,8 +114,6 @@ type Worker struct {
 	c   *Cache
 	emc *[emcSize]emcEntry
 
-	hashes [64]uint64 // LookupBatch's scratch (not on its stack, which Go would clear)
-
 	// Counters, plain for the owning goroutine; Publish copies them to the
 	// atomics Stats reads (an atomic store per packet would cost a full
 	// memory barrier on x86).
@@ -142,30 +140,28 @@ func (c *Cache) NewWorker() *Worker {
 // a batch of one.
 func (w *Worker) Lookup(k *flow.Key) *Entry {
 	var e [1]*Entry
-	w.LookupBatch(unsafe.Slice(k, 1), e[:])
+	h := [1]uint64{k.Hash()}
+	w.LookupBatch(unsafe.Slice(k, 1), h[:], e[:])
 	return e[0]
 }
 
 // LookupBatch does what Lookup does for each of keys[i] whose ents[i] is
 // nil, setting ents[i] to the entry (the caller marks packets it does not
-// want looked up with a non-nil entry); ents is at least as long as keys. The entries are valid at the
+// want looked up with a non-nil entry). hashes[i] is keys[i].Hash(), which
+// a parser can compute as it fills the key (packet.ParseHash); hashes and
+// ents are at least as long as keys. The entries are valid at the
 // generation current when LookupBatch was called: the batch's packets
 // arrived before it, so none is forwarded by a decision older than a
 // change that completed before it arrived.
 //
-// An exact-match hit costs no call but the hash and the key compare. Of
-// a key's two slots the probe takes the first that holds the key's hash:
-// two keys with one 64-bit hash are left to slowLookup.
-func (w *Worker) LookupBatch(keys []flow.Key, ents []*Entry) {
-	hashes := &w.hashes
-	for len(keys) > len(hashes) {
-		w.LookupBatch(keys[:len(hashes)], ents[:len(hashes)])
-		keys, ents = keys[len(hashes):], ents[len(hashes):]
-	}
-	flow.HashKeys(keys, hashes[:])
+// An exact-match hit costs no call but the key compare. Of a key's two
+// slots the probe takes the first that holds the key's hash: two keys with
+// one 64-bit hash are left to slowLookup.
+func (w *Worker) LookupBatch(keys []flow.Key, hashes []uint64, ents []*Entry) {
 	gen := w.c.p.Gen()
-	ents = ents[:len(keys)]
+	ents, hashes = ents[:len(keys)], hashes[:len(keys)]
 	emc := w.emc
+	hits := uint64(0)
 	for i := range keys {
 		if ents[i] != nil {
 			continue
@@ -175,20 +171,28 @@ func (w *Worker) LookupBatch(keys []flow.Key, ents []*Entry) {
 		if s.hash != hash {
 			s = &emc[(hash>>32)&(emcSize-1)]
 		}
-		e := s.e
-		hit := s.hash == hash && e != nil
-		if hit && hash&flow.HashRare == 0 {
-			hit = s.key.EqualCommon(k.Packet()) // the other words are zero in both
-		} else if hit {
-			hit = s.key.Equal(k.Packet())
+		// The common hit, a key without rare words (whose other words are
+		// zero in both), in one condition: the rest is out of line, so
+		// the loop keeps its values in registers.
+		if e := s.e; s.hash == hash && hash&flow.HashRare == 0 && e != nil && s.key.EqualCommon(k.Packet()) &&
+			!e.dead.Load() && e.gen.Load() == gen {
+			hits++
+			ents[i] = e
+			continue
 		}
-		if hit && !e.dead.Load() && e.gen.Load() == gen {
-			w.emcHits++
-		} else {
-			e = w.slowLookup(k, hash, gen)
-		}
-		ents[i] = e
+		ents[i] = w.probe(s, k, hash, gen)
 	}
+	w.emcHits += hits
+}
+
+// probe is LookupBatch's lookup of a key that is not a common exact-match
+// hit: s is the slot that holds its hash, if either does.
+func (w *Worker) probe(s *emcEntry, k *flow.Key, hash, gen uint64) *Entry {
+	if e := s.e; s.hash == hash && e != nil && s.key.Equal(k.Packet()) && !e.dead.Load() && e.gen.Load() == gen {
+		w.emcHits++
+		return e
+	}
+	return w.slowLookup(k, hash, gen)
 }
 
 func (w *Worker) slowLookup(k *flow.Key, hash, gen uint64) *Entry {

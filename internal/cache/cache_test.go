@@ -195,7 +195,7 @@ func TestLookupHitAllocs(t *testing.T) {
 	}
 }
 
-// TestLookupBatch checks a batch longer than LookupBatch's hash scratch,
+// TestLookupBatch checks a batch longer than a worker's batch (150 keys),
 // with IPv4 and IPv6 keys (the hash's two ways), repeated keys and entries
 // the caller marked: each key gets what Lookup gives it, marked entries
 // stay, and the second pass hits the exact-match cache.
@@ -225,7 +225,9 @@ func TestLookupBatch(t *testing.T) {
 				ents[i] = marked
 			}
 		}
-		w.LookupBatch(keys, ents)
+		hashes := make([]uint64, len(keys))
+		flow.HashKeys(keys, hashes)
+		w.LookupBatch(keys, hashes, ents)
 		for i, e := range ents {
 			if i%7 == 3 {
 				if e != marked {

@@ -269,6 +269,7 @@ type Worker struct {
 	d     *Datapath
 	cw    *cache.Worker
 	keys  [packet.BatchSize]flow.Key
+	hash  [packet.BatchSize]uint64 // keys[i].Hash()
 	table *portTable
 	stage []txStage
 	now   int64
@@ -348,7 +349,7 @@ func (w *Worker) Process(inPort uint32, pkts []*packet.Packet) {
 }
 
 func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
-	keys := w.keys[:len(pkts)]
+	keys, hashes := w.keys[:len(pkts)], w.hash[:len(pkts)]
 	// The batch's entries live on the stack, where storing a pointer
 	// needs no write barrier and nothing needs clearing afterwards.
 	var ents [packet.BatchSize]*cache.Entry
@@ -362,14 +363,19 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 			no = p.Tun.Port
 		}
 		p.InPort = no
-		off := packet.ParseOffsets(p.Data(), no, &keys[i])
-		keys[i].TunID, keys[i].TunSrc, keys[i].TunDst = p.Tun.ID, p.Tun.Src, p.Tun.Dst
-		if r := sanity(p, &keys[i], off, maxFrame); r != action.DropNone {
+		k := &keys[i]
+		off, h := packet.ParseHash(p.Data(), no, k)
+		if t := &p.Tun; t.ID|uint64(t.Src)|uint64(t.Dst) != 0 {
+			k.TunID, k.TunSrc, k.TunDst = t.ID, t.Src, t.Dst
+			h = k.Hash()
+		}
+		hashes[i] = h
+		if r := sanity(p, k, off, maxFrame); r != action.DropNone {
 			w.d.drops[r].Add(1)
 			ents[i] = &rejected
 		}
 	}
-	w.cw.LookupBatch(keys, ents[:len(pkts)])
+	w.cw.LookupBatch(keys, hashes, ents[:len(pkts)])
 	// The kernel path as the batch starts: offloading is only a hint.
 	kp := w.d.kernel.Load()
 	// Packets of one megaflow next to each other (a run) are counted with

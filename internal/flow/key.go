@@ -295,15 +295,11 @@ const HashRare = 1 << 63
 // Hash returns a hash of all of k except the pipeline-only words, which are
 // zero for packets entering the switch. It is the exact-match cache hash.
 // Its top bit is HashRare. Most keys (an untunneled IPv4 packet's) have
-// only seven non-zero words: their hash is a sum over those words of each
-// word, its high half folded into its low half (a product's top bit alone
-// would cancel against another word's, and its low bits see only the
-// word's low bits), times the word's own odd multiplier, then finalized.
-// The products are independent, so the processor overlaps them. The other
-// keys are hashed whole with the runtime's memory hash (AES rounds where
-// the processor has them), which beats sixteen multiplies. The multipliers
-// and the seed are drawn at random when the process starts, so hashes must
-// not be stored or sent anywhere.
+// only seven non-zero words: their hash is hashCommon of those words, a
+// few 128-bit multiplies. The other keys are hashed whole with the
+// runtime's memory hash (AES rounds where the processor has them), which
+// beats eight multiplies. The secrets and the seed are drawn at random when
+// the process starts, so hashes must not be stored or sent anywhere.
 func (k *Key) Hash() uint64 {
 	var h [1]uint64
 	HashKeys(unsafe.Slice(k, 1), h[:])
@@ -314,7 +310,6 @@ func (k *Key) Hash() uint64 {
 // batch in one loop spares a call per key.
 func HashKeys(keys []Key, hashes []uint64) {
 	hashes = hashes[:len(keys)]
-	m := &hashMul
 	for i := range keys {
 		p := keys[i].Packet()
 		if p[hwTunID]|p[hwTunSrc]|p[hwIPv6Src]|p[hwIPv6Src+1]|p[hwIPv6Dst]|p[hwIPv6Dst+1]|
@@ -322,25 +317,48 @@ func HashKeys(keys []Key, hashes []uint64) {
 			hashes[i] = hashAll(p) | HashRare
 			continue
 		}
-		// Each word is folded inline rather than by a helper: the
-		// compiler schedules an inlined helper's operations after every
-		// load, which spills.
-		x := p[hwInPort]
-		h := (x ^ x>>32) * m[hwInPort]
-		x = p[hwNwDst]
-		h += (x ^ x>>32) * m[hwNwDst]
-		x = p[hwEthDst]
-		h += (x ^ x>>32) * m[hwEthDst]
-		x = p[hwEthType]
-		h += (x ^ x>>32) * m[hwEthType]
-		x = p[hwVLAN]
-		h += (x ^ x>>32) * m[hwVLAN]
-		x = p[hwTp]
-		h += (x ^ x>>32) * m[hwTp]
-		x = p[hwNwProto]
-		h += (x ^ x>>32) * m[hwNwProto]
-		hashes[i] = finalize(h) &^ HashRare
+		hashes[i] = hashCommon(p[hwInPort], p[hwNwDst], p[hwEthDst], p[hwEthType], p[hwVLAN], p[hwTp], p[hwNwProto])
 	}
+}
+
+// SetCommon sets k to the key whose packet words at the seven indexes
+// Hash reads for every key hold the given values and whose other words
+// (pipeline, tunnel, IPv6, ND and ARP hardware words) are zero, and
+// returns k.Hash(). The values are whole words as Words reads them: inPort
+// holds InPort and NwSrc, nwDst NwDst (and IPv6Label), ethDst EthDst and
+// the first two bytes of EthSrc, ethType the rest of EthSrc, EthType and
+// the outer TPID, vlan the outer TCI and the inner tag, tp the transport
+// ports and TCP flags, nwProto NwProto, NwTOS, NwTTL, NwFrag and MPLS. A
+// parser that has those words in registers hashes them without reading
+// the key back.
+func (k *Key) SetCommon(inPort, nwDst, ethDst, ethType, vlan, tp, nwProto uint64) uint64 {
+	*k = Key{}
+	p := k.Packet()
+	p[hwInPort], p[hwNwDst], p[hwEthDst], p[hwEthType] = inPort, nwDst, ethDst, ethType
+	p[hwVLAN], p[hwTp], p[hwNwProto] = vlan, tp, nwProto
+	// hashCommon, spelled out so that SetCommon calls nothing and needs
+	// no stack frame (TestHashShortcut holds the two to each other).
+	m := &hashMul
+	h := mum(inPort^m[0], nwDst^m[1]) ^ mum(ethDst^m[2], ethType^m[3]) ^ mum(vlan^m[4], tp^m[5])
+	return mum(h^m[6], nwProto^m[7]) &^ HashRare
+}
+
+// hashCommon is Hash of a key whose only non-zero packet words are the
+// seven common ones, given in hashWords order. Words are paired and each
+// pair, mixed with secret words, multiplied into 128 bits whose halves are
+// folded (wyhash's "mum": every input bit reaches the middle bits, which
+// a 64-bit product's top bits would not); the three pairs' products
+// combine with the last word in one more multiply.
+func hashCommon(inPort, nwDst, ethDst, ethType, vlan, tp, nwProto uint64) uint64 {
+	m := &hashMul
+	h := mum(inPort^m[0], nwDst^m[1]) ^ mum(ethDst^m[2], ethType^m[3]) ^ mum(vlan^m[4], tp^m[5])
+	return mum(h^m[6], nwProto^m[7]) &^ HashRare
+}
+
+// mum multiplies a by b into 128 bits and folds the halves.
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
 }
 
 // hashAll is Hash for the keys that have rare words set. It is not
@@ -375,11 +393,12 @@ const (
 	hwArp      = int(unsafe.Offsetof(Key{}.ArpSHA)+2)/8 - PipelineWords
 )
 
-// hashMul holds Hash's multiplier per packet word: odd, drawn at random
-// when the process starts.
-var hashMul = func() (m [KeyWords - PipelineWords]uint64) {
+// hashMul holds hashCommon's secret words, drawn at random when the
+// process starts, so that nobody outside can pick keys that share a hash
+// and crowd one exact-match slot.
+var hashMul = func() (m [8]uint64) {
 	for i := range m {
-		m[i] = rand.Uint64() | 1
+		m[i] = rand.Uint64()
 	}
 	return m
 }()

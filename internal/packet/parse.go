@@ -2,6 +2,7 @@ package packet
 
 import (
 	"encoding/binary"
+	"unsafe"
 
 	"github.com/dvs-project/dvs/internal/flow"
 )
@@ -41,59 +42,87 @@ func Parse(data []byte, inPort uint32, k *flow.Key) {
 }
 
 // ParseOffsets is Parse that also returns where the headers are.
+func ParseOffsets(data []byte, inPort uint32, k *flow.Key) Offsets {
+	o, _ := ParseHash(data, inPort, k)
+	return o
+}
+
+// ParseHash is ParseOffsets that also returns k.Hash().
 //
 // It parses the commonest frame itself, in one go and without calls: IPv4
 // without options or fragmentation, untagged or with one 802.1Q tag,
-// carrying a whole UDP or TCP header. Every other frame goes to parseAny,
-// which parses anything; both give the same key (a test checks them
-// against each other).
-func ParseOffsets(data []byte, inPort uint32, k *flow.Key) Offsets {
-	if len(data) < EthernetLen+IPv4MinLen+UDPLen {
-		return parseAny(data, inPort, k)
+// carrying a whole UDP or TCP header. It builds that key's words in
+// registers and hashes them there (flow.Key.SetCommon), so the key is
+// written once, a word at a time, and never read back. Every other frame
+// goes to parseAny, which parses anything, and is hashed from the key; both
+// ways give the same key (a test checks them against each other).
+func ParseHash(data []byte, inPort uint32, k *flow.Key) (Offsets, uint64) {
+	if !littleEndian || len(data) < EthernetLen+IPv4MinLen+UDPLen {
+		return parseHashAny(data, inPort, k)
 	}
 	typ := binary.BigEndian.Uint16(data[12:14])
 	off := EthernetLen
-	var tag flow.VLAN
+	var tpid, tci uint64
 	if typ == flow.EthTypeVLAN && len(data) >= EthernetLen+VLANTagLen+IPv4MinLen+UDPLen {
-		tag = flow.VLAN{TPID: typ, TCI: binary.BigEndian.Uint16(data[14:16]) | flow.TCIPresent}
+		tpid, tci = flow.EthTypeVLAN, uint64(binary.BigEndian.Uint16(data[14:16])|flow.TCIPresent)
 		typ = binary.BigEndian.Uint16(data[16:18])
 		off += VLANTagLen
 	}
 	b := data[off:]
 	if typ != flow.EthTypeIPv4 || b[0] != 0x45 {
-		return parseAny(data, inPort, k)
+		return parseHashAny(data, inPort, k)
 	}
 	tot := int(binary.BigEndian.Uint16(b[2:4]))
 	if tot < IPv4MinLen+UDPLen || binary.BigEndian.Uint16(b[6:8])&(IPv4MoreFragments|IPv4FragOffMask) != 0 {
-		return parseAny(data, inPort, k)
+		return parseHashAny(data, inPort, k)
 	}
 	l4 := b[IPv4MinLen:min(tot, len(b))]
-	var flags uint16
+	var flags uint64
 	switch proto := b[9]; {
 	case proto == flow.IPProtoUDP:
 	case proto == flow.IPProtoTCP && len(l4) >= TCPMinLen:
 		if n := TCP(l4).DataOffset(); n < TCPMinLen || n > len(l4) {
-			return parseAny(data, inPort, k)
+			return parseHashAny(data, inPort, k)
 		}
-		flags = binary.BigEndian.Uint16(l4[12:14]) & 0x0fff
+		flags = uint64(binary.BigEndian.Uint16(l4[12:14]) & 0x0fff)
 	default:
-		return parseAny(data, inPort, k)
+		return parseHashAny(data, inPort, k)
 	}
-	*k = flow.Key{}
-	k.InPort = inPort
-	k.EthDst = [6]byte(data[0:6])
-	k.EthSrc = [6]byte(data[6:12])
-	k.VLANs[0] = tag
-	k.EthType = flow.EthTypeIPv4
-	k.NwProto = b[9]
-	k.NwTOS = b[1]
-	k.NwTTL = b[8]
-	k.NwSrc = binary.BigEndian.Uint32(b[12:16])
-	k.NwDst = binary.BigEndian.Uint32(b[16:20])
-	k.TpSrc = binary.BigEndian.Uint16(l4[0:2])
-	k.TpDst = binary.BigEndian.Uint16(l4[2:4])
-	k.TCPFlags = flags
-	return Offsets{L3: off, L4: off + IPv4MinLen}
+	// The key's words, little-endian (the layout checks below hold the
+	// shifts to the key's field offsets).
+	h := k.SetCommon(
+		uint64(inPort)|uint64(binary.BigEndian.Uint32(b[12:16]))<<32,
+		uint64(binary.BigEndian.Uint32(b[16:20])),
+		binary.LittleEndian.Uint64(data[0:8]),
+		uint64(binary.LittleEndian.Uint32(data[8:12]))|flow.EthTypeIPv4<<32|tpid<<48,
+		tci,
+		uint64(binary.BigEndian.Uint16(l4[0:2]))<<16|uint64(binary.BigEndian.Uint16(l4[2:4]))<<32|flags<<48,
+		uint64(b[9])|uint64(b[1])<<8|uint64(b[8])<<16,
+	)
+	return Offsets{L3: off, L4: off + IPv4MinLen}, h
+}
+
+// Compile-time checks of the field offsets ParseHash's words assume: a
+// word is 8 bytes of the key, each field at its byte offset in the word.
+var (
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.InPort) % 8]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.NwSrc) - unsafe.Offsetof(flow.Key{}.InPort) - 4]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.NwDst)%8 + unsafe.Offsetof(flow.Key{}.EthDst)%8]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.EthSrc) - unsafe.Offsetof(flow.Key{}.EthDst) - 6]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.EthType)%8 - 4]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.VLANs)%8 - 6]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.TpSrc)%8 - 2]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.TpDst)%8 - 4]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.TCPFlags)%8 - 6]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.NwProto) % 8]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.NwTOS)%8 - 1]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.NwTTL)%8 - 2]struct{}{}
+)
+
+// parseHashAny is ParseHash for any frame.
+func parseHashAny(data []byte, inPort uint32, k *flow.Key) (Offsets, uint64) {
+	o := parseAny(data, inPort, k)
+	return o, k.Hash()
 }
 
 // parseAny is ParseOffsets for any frame.

@@ -499,7 +499,10 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, inPort uint32) {
 		var k, again flow.Key
 		data = data[:len(data):len(data)]
-		off := ParseOffsets(data, inPort, &k)
+		off, h := ParseHash(data, inPort, &k)
+		if h != k.Hash() {
+			t.Fatalf("ParseHash's hash %#x, want the key's Hash %#x", h, k.Hash())
+		}
 		again = flow.Key{Metadata: ^uint64(0), TunDst: 1, ArpTHA: [6]byte{1}, NwFrag: 0xff}
 		if ParseOffsets(data, inPort, &again) != off || again != k {
 			t.Fatalf("Parse is not deterministic or does not reset the key (-first +second):\n%s", keyDiff(k, again))
@@ -565,11 +568,11 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-// TestParseShortcutMatchesParseAny checks ParseOffsets, which parses plain
+// TestParseShortcutMatchesParseAny checks ParseHash, which parses plain
 // IPv4 TCP and UDP itself, against parseAny, which parses anything: on the
 // frames of the parse cases and on random mutations and cuts of their
 // Ethernet, IP and transport headers, both must give the same key and
-// offsets.
+// offsets, and ParseHash the key's hash.
 func TestParseShortcutMatchesParseAny(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	common := 0
@@ -586,9 +589,13 @@ func TestParseShortcutMatchesParseAny(t *testing.T) {
 				data = data[:rng.IntN(len(data)+1)]
 			}
 			var fast, general flow.Key
-			fo, gen := ParseOffsets(data, testPort, &fast), parseAny(data, testPort, &general)
+			fo, h := ParseHash(data, testPort, &fast)
+			gen := parseAny(data, testPort, &general)
+			if h != general.Hash() {
+				t.Fatalf("%s: ParseHash's hash of %x is %#x, want the key's Hash %#x", c.name, data, h, general.Hash())
+			}
 			if fast != general || fo != gen {
-				t.Fatalf("%s: ParseOffsets and parseAny differ on %x (offsets %+v, %+v; -parseAny +ParseOffsets):\n%s",
+				t.Fatalf("%s: ParseHash and parseAny differ on %x (offsets %+v, %+v; -parseAny +ParseHash):\n%s",
 					c.name, data, gen, fo, keyDiff(general, fast))
 			}
 			if fast.EthType == flow.EthTypeIPv4 && fo.L4 != 0 && (fast.NwProto == 6 || fast.NwProto == 17) {
