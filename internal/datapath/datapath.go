@@ -370,9 +370,13 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 			h = k.Hash()
 		}
 		hashes[i] = h
-		if r := sanity(p, k, off, maxFrame); r != action.DropNone {
-			w.d.drops[r].Add(1)
-			ents[i] = &rejected
+		// A frame with an L3 header is no runt, has at most two tags and
+		// is not malformed: only its size can be wrong.
+		if off.L3 == 0 || maxFrame > 0 {
+			if r := sanity(p, k, off, maxFrame); r != action.DropNone {
+				w.d.drops[r].Add(1)
+				ents[i] = &rejected
+			}
 		}
 	}
 	w.cw.LookupBatch(keys, hashes, ents[:len(pkts)])
@@ -395,22 +399,23 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 
 // run counts and executes a run of packets that hit entry e.
 func (w *Worker) run(inPort uint32, e *cache.Entry, pkts []*packet.Packet, keys []flow.Key, kp *KernelPath) {
-	var bytes uint64
-	for _, p := range pkts {
-		bytes += uint64(p.Len())
-	}
-	e.Hit(uint64(len(pkts)), bytes, w.now)
 	acts := e.Actions
 	if kp != nil && e.L2Only() && len(acts) == 1 {
 		for i := range keys {
 			w.offload(*kp, inPort, &keys[i], e)
 		}
 	}
-	// The commonest list, one output, skips the interpreter.
+	// The commonest list, one output, skips the interpreter (and counts
+	// the bytes as it goes).
 	if len(acts) == 1 && acts[0].Kind == action.Output {
-		w.outputLast(acts[0].Port, pkts)
+		e.Hit(uint64(len(pkts)), w.outputLast(acts[0].Port, pkts), w.now)
 		return
 	}
+	var bytes uint64
+	for _, p := range pkts {
+		bytes += uint64(p.Len())
+	}
+	e.Hit(uint64(len(pkts)), bytes, w.now)
 	for _, p := range pkts {
 		if r := action.Execute(p, acts, w); r != action.DropNone {
 			w.d.drops[r].Add(1)
@@ -511,18 +516,24 @@ func (w *Worker) Output(no uint32, p *packet.Packet, last bool) {
 }
 
 // outputLast is Output(no, p, true) for each of pkts, with what does not
-// depend on the packet looked up once. Packets that need more than staging
-// as they are (a drop, a copy or a write of their own) go through Output.
-func (w *Worker) outputLast(no uint32, pkts []*packet.Packet) {
+// depend on the packet looked up once, and returns the bytes of pkts.
+// Packets that need more than staging as they are (a drop, a copy or a
+// write of their own) go through Output.
+func (w *Worker) outputLast(no uint32, pkts []*packet.Packet) (bytes uint64) {
 	i, ok := w.table.index(no)
 	if !ok {
-		return
+		for _, p := range pkts {
+			bytes += uint64(p.Len())
+		}
+		return bytes
 	}
 	s := &w.stage[i]
 	lim, maxLen := int(s.port.maxTx.Load()), s.max
 	staged := s.pkts // kept in a register; s.pkts is current around calls
 	for _, p := range pkts {
-		if n := p.Len(); p.GSO.Type != packet.VirtioNetHdrGSONone || n > maxLen || lim > 0 && n > lim ||
+		n := p.Len()
+		bytes += uint64(n)
+		if p.GSO.Type != packet.VirtioNetHdrGSONone || n > maxLen || lim > 0 && n > lim ||
 			p.Headroom() < keepHeadroom {
 			s.pkts = staged
 			w.Output(no, p, true)
@@ -537,6 +548,7 @@ func (w *Worker) outputLast(no uint32, pkts []*packet.Packet) {
 		staged = append(staged, p)
 	}
 	s.pkts = staged
+	return bytes
 }
 
 // keepHeadroom is the headroom a packet needs to be written as it is
