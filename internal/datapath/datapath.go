@@ -517,8 +517,9 @@ func (w *Worker) Output(no uint32, p *packet.Packet, last bool) {
 
 // outputLast is Output(no, p, true) for each of pkts, with what does not
 // depend on the packet looked up once, and returns the bytes of pkts.
-// Packets that need more than staging as they are (a drop, a copy or a
-// write of their own) go through Output.
+// When every packet can be staged as it is and the stage has room, they
+// are checked in a loop without calls and staged with one copy; otherwise
+// each goes its own way (stageEach).
 func (w *Worker) outputLast(no uint32, pkts []*packet.Packet) (bytes uint64) {
 	i, ok := w.table.index(no)
 	if !ok {
@@ -528,13 +529,44 @@ func (w *Worker) outputLast(no uint32, pkts []*packet.Packet) (bytes uint64) {
 		return bytes
 	}
 	s := &w.stage[i]
-	lim, maxLen := int(s.port.maxTx.Load()), s.max
-	staged := s.pkts // kept in a register; s.pkts is current around calls
+	limit := s.max
+	if lim := int(s.port.maxTx.Load()); lim > 0 && lim < limit {
+		limit = lim
+	}
+	bytes, plain := plainBytes(pkts, limit)
+	if plain && len(s.pkts)+len(pkts) <= cap(s.pkts) {
+		s.pkts = append(s.pkts, pkts...)
+	} else {
+		w.stageEach(s, no, limit, pkts)
+	}
+	return bytes
+}
+
+// plainBytes returns the bytes of pkts and whether every one can be staged
+// as it is: not an offloaded super-packet, at most limit bytes, with the
+// headroom to keep. It is a call of its own so that its loop has the
+// registers to itself.
+//
+//go:noinline
+func plainBytes(pkts []*packet.Packet, limit int) (bytes uint64, plain bool) {
+	plain = true
 	for _, p := range pkts {
 		n := p.Len()
 		bytes += uint64(n)
-		if p.GSO.Type != packet.VirtioNetHdrGSONone || n > maxLen || lim > 0 && n > lim ||
-			p.Headroom() < keepHeadroom {
+		if p.GSO.Type != packet.VirtioNetHdrGSONone || n > limit || p.Headroom() < keepHeadroom {
+			plain = false
+		}
+	}
+	return bytes, plain
+}
+
+// stageEach is outputLast's way for a run with a packet that needs more
+// than staging as it is (a drop, a copy or a write of its own, which
+// Output does), or that does not fit in the stage.
+func (w *Worker) stageEach(s *txStage, no uint32, limit int, pkts []*packet.Packet) {
+	staged := s.pkts // kept in a register; s.pkts is current around calls
+	for _, p := range pkts {
+		if p.GSO.Type != packet.VirtioNetHdrGSONone || p.Len() > limit || p.Headroom() < keepHeadroom {
 			s.pkts = staged
 			w.Output(no, p, true)
 			staged = s.pkts
@@ -548,7 +580,6 @@ func (w *Worker) outputLast(no uint32, pkts []*packet.Packet) (bytes uint64) {
 		staged = append(staged, p)
 	}
 	s.pkts = staged
-	return bytes
 }
 
 // keepHeadroom is the headroom a packet needs to be written as it is
