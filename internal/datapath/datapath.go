@@ -358,17 +358,8 @@ func (w *Worker) process(inPort uint32, pkts []*packet.Packet) {
 		maxFrame = int(in.maxFrame.Load())
 	}
 	for i, p := range pkts {
-		no := inPort
-		if p.Tun.Port != 0 {
-			no = p.Tun.Port
-		}
-		p.InPort = no
 		k := &keys[i]
-		off, h := packet.ParseHash(p.Data(), no, k)
-		if t := &p.Tun; t.ID|uint64(t.Src)|uint64(t.Dst) != 0 {
-			k.TunID, k.TunSrc, k.TunDst = t.ID, t.Src, t.Dst
-			h = k.Hash()
-		}
+		off, h := packet.ParsePacket(p, inPort, k)
 		hashes[i] = h
 		// A frame with an L3 header is no runt, has at most two tags and
 		// is not malformed: only its size can be wrong.

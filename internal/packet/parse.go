@@ -47,18 +47,33 @@ func ParseOffsets(data []byte, inPort uint32, k *flow.Key) Offsets {
 	return o
 }
 
-// ParseHash is ParseOffsets that also returns k.Hash().
-//
-// It parses the commonest frame itself, in one go and without calls: IPv4
-// without options or fragmentation, untagged or with one 802.1Q tag,
-// carrying a whole UDP or TCP header. It builds that key's words in
-// registers and hashes them there (flow.Key.SetCommon), so the key is
-// written once, a word at a time, and never read back. Every other frame
-// goes to parseAny, which parses anything, and is hashed from the key; both
-// ways give the same key (a test checks them against each other).
+// ParseHash is ParseOffsets that also returns k.Hash(). It is ParsePacket
+// of a packet holding data.
 func ParseHash(data []byte, inPort uint32, k *flow.Key) (Offsets, uint64) {
+	p := Packet{buf: data, end: len(data)}
+	return ParsePacket(&p, inPort, k)
+}
+
+// ParsePacket sets *k to the key of packet p, which arrived on port inPort
+// or, when its Tun.Port is set, on that tunnel port: it sets p.InPort to
+// that port. The key holds p's tunnel metadata. It returns where the
+// headers are and k.Hash().
+//
+// It parses the commonest frame itself, in one go and without calls but
+// one to hash: IPv4 without options or fragmentation, untagged or with one
+// 802.1Q tag, carrying a whole UDP or TCP header. It builds that key's
+// words in registers and hashes them there (flow.Key.SetCommon), so the key
+// is written once, a word at a time, and never read back. Every other
+// frame goes to parseAny, which parses anything, and is hashed from the
+// key; both ways give the same key (a test checks them against each other).
+func ParsePacket(p *Packet, inPort uint32, k *flow.Key) (Offsets, uint64) {
+	if p.Tun.Port != 0 {
+		inPort = p.Tun.Port
+	}
+	p.InPort = inPort
+	data := p.buf[p.start:p.end]
 	if !littleEndian || len(data) < EthernetLen+IPv4MinLen+UDPLen {
-		return parseHashAny(data, inPort, k)
+		return parseHashAny(p, data, inPort, k)
 	}
 	typ := binary.BigEndian.Uint16(data[12:14])
 	off := EthernetLen
@@ -70,11 +85,11 @@ func ParseHash(data []byte, inPort uint32, k *flow.Key) (Offsets, uint64) {
 	}
 	b := data[off:]
 	if typ != flow.EthTypeIPv4 || b[0] != 0x45 {
-		return parseHashAny(data, inPort, k)
+		return parseHashAny(p, data, inPort, k)
 	}
 	tot := int(binary.BigEndian.Uint16(b[2:4]))
 	if tot < IPv4MinLen+UDPLen || binary.BigEndian.Uint16(b[6:8])&(IPv4MoreFragments|IPv4FragOffMask) != 0 {
-		return parseHashAny(data, inPort, k)
+		return parseHashAny(p, data, inPort, k)
 	}
 	l4 := b[IPv4MinLen:min(tot, len(b))]
 	var flags uint64
@@ -82,11 +97,11 @@ func ParseHash(data []byte, inPort uint32, k *flow.Key) (Offsets, uint64) {
 	case proto == flow.IPProtoUDP:
 	case proto == flow.IPProtoTCP && len(l4) >= TCPMinLen:
 		if n := TCP(l4).DataOffset(); n < TCPMinLen || n > len(l4) {
-			return parseHashAny(data, inPort, k)
+			return parseHashAny(p, data, inPort, k)
 		}
 		flags = uint64(binary.BigEndian.Uint16(l4[12:14]) & 0x0fff)
 	default:
-		return parseHashAny(data, inPort, k)
+		return parseHashAny(p, data, inPort, k)
 	}
 	// The key's words, little-endian (the layout checks below hold the
 	// shifts to the key's field offsets).
@@ -99,6 +114,10 @@ func ParseHash(data []byte, inPort uint32, k *flow.Key) (Offsets, uint64) {
 		uint64(binary.BigEndian.Uint16(l4[0:2]))<<16|uint64(binary.BigEndian.Uint16(l4[2:4]))<<32|flags<<48,
 		uint64(b[9])|uint64(b[1])<<8|uint64(b[8])<<16,
 	)
+	if t := &p.Tun; t.ID|uint64(t.Src)|uint64(t.Dst) != 0 {
+		k.TunID, k.TunSrc, k.TunDst = t.ID, t.Src, t.Dst
+		h = k.Hash()
+	}
 	return Offsets{L3: off, L4: off + IPv4MinLen}, h
 }
 
@@ -119,9 +138,12 @@ var (
 	_ [0]struct{} = [unsafe.Offsetof(flow.Key{}.NwTTL)%8 - 2]struct{}{}
 )
 
-// parseHashAny is ParseHash for any frame.
-func parseHashAny(data []byte, inPort uint32, k *flow.Key) (Offsets, uint64) {
+// parseHashAny is ParsePacket for any frame.
+func parseHashAny(p *Packet, data []byte, inPort uint32, k *flow.Key) (Offsets, uint64) {
 	o := parseAny(data, inPort, k)
+	if t := &p.Tun; t.ID|uint64(t.Src)|uint64(t.Dst) != 0 {
+		k.TunID, k.TunSrc, k.TunDst = t.ID, t.Src, t.Dst
+	}
 	return o, k.Hash()
 }
 
