@@ -609,3 +609,33 @@ func TestParseShortcutMatchesParseAny(t *testing.T) {
 		t.Errorf("only %d frames were plain IPv4 TCP or UDP", common)
 	}
 }
+
+// TestParsePacket checks that ParsePacket takes a packet's port from its
+// Tun.Port when set, puts its tunnel metadata in the key and hashes the
+// whole key, on plain IPv4 frames (which it parses itself) and others.
+func TestParsePacket(t *testing.T) {
+	for _, c := range parseCases() {
+		for _, tun := range []Tunnel{{}, {ID: 5000, Src: 0xc6336401, Dst: 0xc6336402}, {ID: 7, Port: 9}, {Dst: 1}} {
+			p := FromBytes(c.frame)
+			p.Tun = tun
+			var k flow.Key
+			off, h := ParsePacket(p, testPort, &k)
+			wantPort := uint32(testPort)
+			if tun.Port != 0 {
+				wantPort = tun.Port
+			}
+			var want flow.Key
+			wantOff := parseAny(c.frame, wantPort, &want)
+			want.TunID, want.TunSrc, want.TunDst = tun.ID, tun.Src, tun.Dst
+			if k != want || off != wantOff {
+				t.Fatalf("%s, tunnel %+v: offsets %+v, want %+v; key (-want +got):\n%s", c.name, tun, off, wantOff, keyDiff(want, k))
+			}
+			if h != want.Hash() {
+				t.Errorf("%s, tunnel %+v: hash %#x, want %#x", c.name, tun, h, want.Hash())
+			}
+			if p.InPort != wantPort {
+				t.Errorf("%s, tunnel %+v: InPort %d, want %d", c.name, tun, p.InPort, wantPort)
+			}
+		}
+	}
+}
