@@ -332,7 +332,11 @@ func HashKeys(keys []Key, hashes []uint64) {
 // parser that has those words in registers hashes them without reading
 // the key back.
 func (k *Key) SetCommon(inPort, nwDst, ethDst, ethType, vlan, tp, nwProto uint64) uint64 {
-	*k = Key{}
+	// Each word is written once: the others as three runs of zeros.
+	w := k.Words()
+	*(*[PipelineWords + hwInPort]uint64)(w[:]) = [PipelineWords + hwInPort]uint64{}
+	*(*[hwEthDst - hwNwDst - 1]uint64)(w[PipelineWords+hwNwDst+1:]) = [hwEthDst - hwNwDst - 1]uint64{}
+	w[PipelineWords+hwArp] = 0
 	p := k.Packet()
 	p[hwInPort], p[hwNwDst], p[hwEthDst], p[hwEthType] = inPort, nwDst, ethDst, ethType
 	p[hwVLAN], p[hwTp], p[hwNwProto] = vlan, tp, nwProto
@@ -360,6 +364,9 @@ func mum(a, b uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
 	return hi ^ lo
 }
+
+// SetCommon's runs of zeros and its seven words are every word of a key.
+var _ [0]struct{} = [PipelineWords + hwInPort + 1 + 1 + (hwEthDst - hwNwDst - 1) + 1 + 1 + 1 + 1 + 1 + 1 - KeyWords]struct{}{}
 
 // hashAll is Hash for the keys that have rare words set. It is not
 // inlined, to keep Hash's common case small.
