@@ -162,11 +162,10 @@ func (w *Worker) LookupBatch(keys []flow.Key, hashes []uint64, ents []*Entry) {
 	ents, hashes = ents[:len(keys)], hashes[:len(keys)]
 	emc := w.emc
 	hits := uint64(0)
-	for i := range keys {
+	for i, hash := range hashes {
 		if ents[i] != nil {
 			continue
 		}
-		k, hash := &keys[i], hashes[i]
 		s := &emc[hash&(emcSize-1)]
 		if s.hash != hash {
 			s = &emc[(hash>>32)&(emcSize-1)]
@@ -174,13 +173,13 @@ func (w *Worker) LookupBatch(keys []flow.Key, hashes []uint64, ents []*Entry) {
 		// The common hit, a key without rare words (whose other words are
 		// zero in both), in one condition: the rest is out of line, so
 		// the loop keeps its values in registers.
-		if e := s.e; s.hash == hash && hash&flow.HashRare == 0 && e != nil && s.key.EqualCommon(k.Packet()) &&
+		if e := s.e; s.hash == hash && hash&flow.HashRare == 0 && e != nil && s.key.EqualCommon(keys[i].Packet()) &&
 			!e.dead.Load() && e.gen.Load() == gen {
 			hits++
 			ents[i] = e
 			continue
 		}
-		ents[i] = w.probe(s, k, hash, gen)
+		ents[i] = w.probe(s, &keys[i], hash, gen)
 	}
 	w.emcHits += hits
 }
