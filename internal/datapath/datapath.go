@@ -272,7 +272,8 @@ type Worker struct {
 	hash  [packet.BatchSize]uint64 // keys[i].Hash()
 	table *portTable
 	stage []txStage
-	now   int64
+	now   int64 // wall time of the batch (Unix nanoseconds)
+	clock wallClock
 	// mono is the monotonic time meters measure with, read at the first
 	// metered packet of a batch (monoAt is the now it was read for).
 	mono, monoAt int64
@@ -338,7 +339,7 @@ func (w *Worker) refreshTable() {
 // the hash and the cache compare read the key back as whole words.
 func (w *Worker) Process(inPort uint32, pkts []*packet.Packet) {
 	w.refreshTable()
-	w.now = time.Now().UnixNano()
+	w.now = w.clock.now()
 	for len(pkts) > 0 {
 		n := min(len(pkts), packet.BatchSize)
 		w.process(inPort, pkts[:n])
