@@ -226,7 +226,9 @@ func TestLookupBatch(t *testing.T) {
 			}
 		}
 		hashes := make([]uint64, len(keys))
-		flow.HashKeys(keys, hashes)
+		for i := range keys {
+			hashes[i] = keys[i].Hash()
+		}
 		w.LookupBatch(keys, hashes, ents)
 		for i, e := range ents {
 			if i%7 == 3 {

@@ -301,24 +301,12 @@ const HashRare = 1 << 63
 // beats eight multiplies. The secrets and the seed are drawn at random when
 // the process starts, so hashes must not be stored or sent anywhere.
 func (k *Key) Hash() uint64 {
-	var h [1]uint64
-	HashKeys(unsafe.Slice(k, 1), h[:])
-	return h[0]
-}
-
-// HashKeys sets hashes[i] to keys[i].Hash() for every key. Hashing a
-// batch in one loop spares a call per key.
-func HashKeys(keys []Key, hashes []uint64) {
-	hashes = hashes[:len(keys)]
-	for i := range keys {
-		p := keys[i].Packet()
-		if p[hwTunID]|p[hwTunSrc]|p[hwIPv6Src]|p[hwIPv6Src+1]|p[hwIPv6Dst]|p[hwIPv6Dst+1]|
-			p[hwNDTarget]|p[hwNDTarget+1]|p[hwArp] != 0 {
-			hashes[i] = hashAll(p) | HashRare
-			continue
-		}
-		hashes[i] = hashCommon(p[hwInPort], p[hwNwDst], p[hwEthDst], p[hwEthType], p[hwVLAN], p[hwTp], p[hwNwProto])
+	p := k.Packet()
+	if p[hwTunID]|p[hwTunSrc]|p[hwIPv6Src]|p[hwIPv6Src+1]|p[hwIPv6Dst]|p[hwIPv6Dst+1]|
+		p[hwNDTarget]|p[hwNDTarget+1]|p[hwArp] != 0 {
+		return hashAll(p) | HashRare
 	}
+	return hashCommon(p[hwInPort], p[hwNwDst], p[hwEthDst], p[hwEthType], p[hwVLAN], p[hwTp], p[hwNwProto])
 }
 
 // SetCommon sets k to the key whose packet words at the seven indexes

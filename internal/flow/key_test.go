@@ -6,7 +6,7 @@ import (
 )
 
 // hashWords lists the words Hash reads, the seven common ones first, as
-// HashKeys and EqualCommon spell them out; TestHashShortcut checks that
+// Hash and EqualCommon spell them out; TestHashShortcut checks that
 // they are every packet word, once.
 var hashWords = [...]int{hwInPort, hwNwDst, hwEthDst, hwEthType, hwVLAN, hwTp, hwNwProto,
 	hwTunID, hwTunSrc, hwIPv6Src, hwIPv6Src + 1, hwIPv6Dst, hwIPv6Dst + 1, hwNDTarget, hwNDTarget + 1, hwArp}
