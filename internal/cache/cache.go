@@ -161,7 +161,10 @@ func (w *Worker) LookupBatch(keys []flow.Key, hashes []uint64, ents []*Entry) {
 	gen := w.c.p.Gen()
 	ents, hashes = ents[:len(keys)], hashes[:len(keys)]
 	emc := w.emc
-	hits := uint64(0)
+	// First the common hit, a key without rare words (whose other words
+	// are zero in both), in a loop without calls, so that it keeps its
+	// values in registers; then, if any key is left, the rest.
+	hits, left := uint64(0), false
 	for i, hash := range hashes {
 		if ents[i] != nil {
 			continue
@@ -170,28 +173,34 @@ func (w *Worker) LookupBatch(keys []flow.Key, hashes []uint64, ents []*Entry) {
 		if s.hash != hash {
 			s = &emc[(hash>>32)&(emcSize-1)]
 		}
-		// The common hit, a key without rare words (whose other words are
-		// zero in both), in one condition: the rest is out of line, so
-		// the loop keeps its values in registers.
 		if e := s.e; s.hash == hash && hash&flow.HashRare == 0 && e != nil && s.key.EqualCommon(keys[i].Packet()) &&
 			!e.dead.Load() && e.gen.Load() == gen {
 			hits++
 			ents[i] = e
 			continue
 		}
-		ents[i] = w.probe(s, &keys[i], hash, gen)
+		left = true
 	}
 	w.emcHits += hits
-}
-
-// probe is LookupBatch's lookup of a key that is not a common exact-match
-// hit: s is the slot that holds its hash, if either does.
-func (w *Worker) probe(s *emcEntry, k *flow.Key, hash, gen uint64) *Entry {
-	if e := s.e; s.hash == hash && e != nil && s.key.Equal(k.Packet()) && !e.dead.Load() && e.gen.Load() == gen {
-		w.emcHits++
-		return e
+	if !left {
+		return
 	}
-	return w.slowLookup(k, hash, gen)
+	for i, hash := range hashes {
+		if ents[i] != nil {
+			continue
+		}
+		k := &keys[i]
+		s := &emc[hash&(emcSize-1)]
+		if s.hash != hash {
+			s = &emc[(hash>>32)&(emcSize-1)]
+		}
+		if e := s.e; s.hash == hash && e != nil && s.key.Equal(k.Packet()) && !e.dead.Load() && e.gen.Load() == gen {
+			w.emcHits++
+			ents[i] = e
+			continue
+		}
+		ents[i] = w.slowLookup(k, hash, gen)
+	}
 }
 
 func (w *Worker) slowLookup(k *flow.Key, hash, gen uint64) *Entry {
