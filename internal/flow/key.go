@@ -336,7 +336,7 @@ func (k *Key) SetCommon(inPort, nwDst, ethDst, ethType, vlan, tp, nwProto uint64
 }
 
 // hashCommon is Hash of a key whose only non-zero packet words are the
-// seven common ones, given in hashWords order. Words are paired and each
+// seven common ones, in the order Hash reads them. Words are paired and each
 // pair, mixed with secret words, multiplied into 128 bits whose halves are
 // folded (wyhash's "mum": every input bit reaches the middle bits, which
 // a 64-bit product's top bits would not); the three pairs' products
