@@ -199,12 +199,31 @@ func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rul
 		}
 	}
 	v := c.snap.Load().version + 1
+	// Two passes: the first finds each rule's subtable and hashes, which
+	// reads only the rules, and counts the rules each subtable is about to
+	// get, so that its node table grows once, to its final size; the
+	// second inserts, loading the table slots of a rule a few places ahead
+	// so that the cache misses of several rules overlap.
+	plan, subs := c.plan(rules)
 	var dead []*entry
+	var sink uint64
 	for i, r := range rules {
-		old, dup := c.insert(r, v, true)
+		if j := i + upsertAhead; j < len(rules) {
+			sink += c.touch(subs[plan[j].sub], &plan[j])
+		}
+		p := &plan[i]
+		st := subs[p.sub]
+		st.pending--
+		old, dup := c.insertHashed(r, v, true, st, &p.hs)
 		if dup {
 			// The rule is in the classifier, or earlier in rules: take the
 			// batch back.
+			for _, st := range subs {
+				st.pending = 0
+				if st.n == 0 {
+					c.dropSubtable(st)
+				}
+			}
 			c.undo(v, rules[:i], dead)
 			return fmt.Errorf("inserting rule at priority %d: %w", r.Priority, ErrRuleExists)
 		}
@@ -218,8 +237,79 @@ func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rul
 			}
 		}
 	}
+	touchSink.Store(sink)
 	c.finish(v, dead)
 	return nil
+}
+
+// upsertAhead is how many rules ahead of the one it inserts Upsert loads
+// table slots.
+const upsertAhead = 6
+
+// touchSink keeps the loads of touch from being optimized away.
+var touchSink atomic.Uint64
+
+// planned is a rule of an Upsert batch: the index of its subtable in the
+// batch's list and its hashes (subtable.hashes).
+type planned struct {
+	hs  [numStages]uint64
+	sub int
+}
+
+// plan returns the subtable and hashes of each rule, and the subtables,
+// each counting in pending the rules it is about to get. Subtables for new
+// masks are made here, empty; the caller drops those still empty if the
+// batch fails.
+func (c *Classifier) plan(rules []*flow.Rule) ([]planned, []*subtable) {
+	plan := make([]planned, len(rules))
+	var subs []*subtable
+	var last *subtable
+	for i, r := range rules {
+		// Rules in bulk mostly share a mask: compare with the last one
+		// before hashing a mask for the map.
+		st := last
+		if st == nil || st.mask != r.Match.Mask {
+			st = c.subtableFor(&r.Match.Mask)
+			if st.pending == 0 {
+				st.batchPos = len(subs)
+				subs = append(subs, st)
+			}
+			last = st
+		}
+		st.pending++
+		plan[i].sub = st.batchPos
+		st.hashes(c.seed, r.Match.Key.Words(), &plan[i].hs)
+	}
+	return plan, subs
+}
+
+// touch loads the node table slot and the last stage set slot that
+// inserting the planned rule reads first, so that they are in the cache
+// by then, and returns what it loaded.
+func (c *Classifier) touch(st *subtable, p *planned) uint64 {
+	t := st.table.slots
+	var x uint64
+	if n := t[p.hs[numStages-1]>>shiftFor(len(t))].Load(); n != nil {
+		x = n.hash
+	}
+	if st.nstages > 1 {
+		set := st.sets[st.nstages-2].slots
+		x += set[setValue(p.hs[st.nstages-2])>>shiftFor(len(set))].Load()
+	}
+	return x
+}
+
+// subtableFor returns the subtable for mask m, made if there is none.
+func (c *Classifier) subtableFor(m *flow.Mask) *subtable {
+	st := c.byMask[*m]
+	if st == nil {
+		st = newSubtable(m, c.seed)
+		st.pos = len(c.subtables)
+		c.byMask[*m] = st
+		c.subtables = append(c.subtables, st)
+		c.dirty = true
+	}
+	return st
 }
 
 // undo takes back the part of a batch at version v that inserted rules and
@@ -372,17 +462,16 @@ func setUpto(subs []subRef) {
 // left for the caller to mark; or, inserting nothing, dup when r itself
 // is already in the classifier (dying or not).
 func (c *Classifier) insert(r *flow.Rule, v uint64, replace bool) (replaced *entry, dup bool) {
-	st := c.byMask[r.Match.Mask]
-	if st == nil {
-		st = newSubtable(&r.Match.Mask, c.seed)
-		st.pos = len(c.subtables)
-		c.byMask[r.Match.Mask] = st
-		c.subtables = append(c.subtables, st)
-		c.dirty = true
-	}
-	kw := r.Match.Key.Words()
+	st := c.subtableFor(&r.Match.Mask)
 	var hs [numStages]uint64
-	h := st.hashes(c.seed, kw, &hs)
+	st.hashes(c.seed, r.Match.Key.Words(), &hs)
+	return c.insertHashed(r, v, replace, st, &hs)
+}
+
+// insertHashed is insert with r's subtable st and its hashes hs.
+func (c *Classifier) insertHashed(r *flow.Rule, v uint64, replace bool, st *subtable, hs *[numStages]uint64) (replaced *entry, dup bool) {
+	kw := r.Match.Key.Words()
+	h := hs[numStages-1]
 	var e *entry
 	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), h, kw, st.all)
 	if n == nil {
@@ -390,7 +479,7 @@ func (c *Classifier) insert(r *flow.Rule, v uint64, replace bool) (replaced *ent
 		for i, w := range st.all {
 			n.vals[i] = kw[w.idx] & w.m
 		}
-		st.addNode(n, &hs, &r.Match.Key)
+		st.addNode(n, hs, &r.Match.Key)
 		c.dirty = c.dirty || st.stale
 		e = &n.first
 	} else {
@@ -456,16 +545,21 @@ func (c *Classifier) unlink(e *entry) {
 	st.prios.remove(e.pri)
 	st.n--
 	if st.n == 0 {
-		last := c.subtables[len(c.subtables)-1]
-		last.pos = st.pos
-		c.subtables[st.pos] = last
-		c.subtables[len(c.subtables)-1] = nil
-		c.subtables = c.subtables[:len(c.subtables)-1]
-		delete(c.byMask, st.mask)
-		c.dirty = true
+		c.dropSubtable(st)
 	} else if st.prios.max() != oldMax {
 		c.dirty = true
 	}
+}
+
+// dropSubtable removes st, which holds no entries.
+func (c *Classifier) dropSubtable(st *subtable) {
+	last := c.subtables[len(c.subtables)-1]
+	last.pos = st.pos
+	c.subtables[st.pos] = last
+	c.subtables[len(c.subtables)-1] = nil
+	c.subtables = c.subtables[:len(c.subtables)-1]
+	delete(c.byMask, st.mask)
+	c.dirty = true
 }
 
 // Find returns the rule whose match is exactly m and whose priority is
