@@ -202,19 +202,21 @@ func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rul
 	// Two passes: the first finds each rule's subtable and hashes, which
 	// reads only the rules, and counts the rules each subtable is about to
 	// get, so that its node table grows once, to its final size; the
-	// second inserts, loading the table slots of a rule a few places ahead
-	// so that the cache misses of several rules overlap.
+	// second inserts, loading the table slots of a group of rules first
+	// so that their cache misses overlap.
 	plan, subs := c.plan(rules)
 	var dead []*entry
 	var sink uint64
 	for i, r := range rules {
-		if j := i + upsertAhead; j < len(rules) {
-			sink += c.touch(subs[plan[j].sub], &plan[j])
+		if i%upsertGroup == 0 {
+			for j := i; j < min(i+upsertGroup, len(rules)); j++ {
+				sink += c.touch(subs[plan[j].sub], &plan[j])
+			}
 		}
 		p := &plan[i]
 		st := subs[p.sub]
 		st.pending--
-		old, dup := c.insertHashed(r, v, true, st, &p.hs)
+		old, dup := c.insertPlanned(r, v, true, st, p, true)
 		if dup {
 			// The rule is in the classifier, or earlier in rules: take the
 			// batch back.
@@ -225,7 +227,7 @@ func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rul
 				}
 			}
 			c.undo(v, rules[:i], dead)
-			return fmt.Errorf("inserting rule at priority %d: %w", r.Priority, ErrRuleExists)
+			return fmt.Errorf("inserting rule at priority %d: %w", p.pri, ErrRuleExists)
 		}
 		if old != nil {
 			old.dying = true
@@ -242,24 +244,30 @@ func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rul
 	return nil
 }
 
-// upsertAhead is how many rules ahead of the one it inserts Upsert loads
-// table slots.
-const upsertAhead = 6
+// upsertGroup is how many rules Upsert loads the table slots of before it
+// inserts them. The loads of a group overlap; and inserting, whose atomic
+// stores wait for every earlier load, waits for them once per group.
+const upsertGroup = 16
 
 // touchSink keeps the loads of touch from being optimized away.
 var touchSink atomic.Uint64
 
-// planned is a rule of an Upsert batch: the index of its subtable in the
-// batch's list and its hashes (subtable.hashes).
+// planned is a rule of an Upsert batch as the insert needs it, so that
+// the insert reads the rule itself only to link it: the index of its
+// subtable in the batch's list, its hashes (subtable.hashes), priority and
+// prerequisite value, and its key words under the subtable's mask, when
+// the mask has at most len(vals) words.
 type planned struct {
-	hs  [numStages]uint64
-	sub int
+	hs   [numStages]uint64
+	vals [4]uint64
+	pv   uint32
+	pri  uint16
+	sub  int32
 }
 
-// plan returns the subtable and hashes of each rule, and the subtables,
-// each counting in pending the rules it is about to get. Subtables for new
-// masks are made here, empty; the caller drops those still empty if the
-// batch fails.
+// plan returns the plan of each rule, and the subtables, each counting in
+// pending the rules it is about to get. Subtables for new masks are made
+// here, empty; the caller drops those still empty if the batch fails.
 func (c *Classifier) plan(rules []*flow.Rule) ([]planned, []*subtable) {
 	plan := make([]planned, len(rules))
 	var subs []*subtable
@@ -277,8 +285,15 @@ func (c *Classifier) plan(rules []*flow.Rule) ([]planned, []*subtable) {
 			last = st
 		}
 		st.pending++
-		plan[i].sub = st.batchPos
-		st.hashes(c.seed, r.Match.Key.Words(), &plan[i].hs)
+		p := &plan[i]
+		p.sub, p.pri, p.pv = int32(st.batchPos), r.Priority, preValue(&r.Match.Key)
+		kw := r.Match.Key.Words()
+		st.hashes(c.seed, kw, &p.hs)
+		if len(st.all) <= len(p.vals) {
+			for j, w := range st.all {
+				p.vals[j] = kw[w.idx] & w.m
+			}
+		}
 	}
 	return plan, subs
 }
@@ -289,8 +304,8 @@ func (c *Classifier) plan(rules []*flow.Rule) ([]planned, []*subtable) {
 func (c *Classifier) touch(st *subtable, p *planned) uint64 {
 	t := st.table.slots
 	var x uint64
-	if n := t[p.hs[numStages-1]>>shiftFor(len(t))].Load(); n != nil {
-		x = n.hash
+	if t[p.hs[numStages-1]>>shiftFor(len(t))].Load() != nil {
+		x = 1
 	}
 	if st.nstages > 1 {
 		set := st.sets[st.nstages-2].slots
@@ -463,23 +478,34 @@ func setUpto(subs []subRef) {
 // is already in the classifier (dying or not).
 func (c *Classifier) insert(r *flow.Rule, v uint64, replace bool) (replaced *entry, dup bool) {
 	st := c.subtableFor(&r.Match.Mask)
-	var hs [numStages]uint64
-	st.hashes(c.seed, r.Match.Key.Words(), &hs)
-	return c.insertHashed(r, v, replace, st, &hs)
+	p := planned{pri: r.Priority, pv: preValue(&r.Match.Key)}
+	st.hashes(c.seed, r.Match.Key.Words(), &p.hs)
+	return c.insertPlanned(r, v, replace, st, &p, false)
 }
 
-// insertHashed is insert with r's subtable st and its hashes hs.
-func (c *Classifier) insertHashed(r *flow.Rule, v uint64, replace bool, st *subtable, hs *[numStages]uint64) (replaced *entry, dup bool) {
-	kw := r.Match.Key.Words()
-	h := hs[numStages-1]
+// insertPlanned is insert with r's subtable st and its plan p, whose vals
+// are set when haveVals (and the mask has at most len(p.vals) words).
+func (c *Classifier) insertPlanned(r *flow.Rule, v uint64, replace bool, st *subtable, p *planned, haveVals bool) (replaced *entry, dup bool) {
+	h := p.hs[numStages-1]
+	var n *node
+	fromPlan := haveVals && len(st.all) <= len(p.vals)
+	if fromPlan {
+		n = findNodeVals(st.table.slots, shiftFor(len(st.table.slots)), h, p.vals[:len(st.all)])
+	} else {
+		n = findNode(st.table.slots, shiftFor(len(st.table.slots)), h, r.Match.Key.Words(), st.all)
+	}
 	var e *entry
-	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), h, kw, st.all)
 	if n == nil {
 		n = newNode(h, len(st.all))
-		for i, w := range st.all {
-			n.vals[i] = kw[w.idx] & w.m
+		if fromPlan {
+			copy(n.vals, p.vals[:])
+		} else {
+			kw := r.Match.Key.Words()
+			for i, w := range st.all {
+				n.vals[i] = kw[w.idx] & w.m
+			}
 		}
-		st.addNode(n, hs, &r.Match.Key)
+		st.addNode(n, &p.hs, p.pv)
 		c.dirty = c.dirty || st.stale
 		e = &n.first
 	} else {
@@ -494,7 +520,7 @@ func (c *Classifier) insertHashed(r *flow.Rule, v uint64, replace bool, st *subt
 		// on it after its rule was removed.
 		e = new(entry)
 	}
-	e.rule, e.pri, e.add, e.node, e.st = r, r.Priority, v, n, st
+	e.rule, e.pri, e.add, e.node, e.st = r, p.pri, v, n, st
 	e.remove.Store(never)
 	// Ties go after the rules already there, so Find and lookups keep
 	// answering with the older rule.
