@@ -204,7 +204,9 @@ func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rul
 	// get, so that its node table grows once, to its final size; the
 	// second inserts, loading the table slots of a group of rules first
 	// so that their cache misses overlap.
-	plan, subs := c.plan(rules)
+	var planBuf [1]planned
+	var subsBuf [1]*subtable
+	plan, subs := c.plan(rules, planBuf[:0], subsBuf[:0])
 	var dead []*entry
 	var sink uint64
 	for i, r := range rules {
@@ -266,11 +268,12 @@ type planned struct {
 }
 
 // plan returns the plan of each rule, and the subtables, each counting in
-// pending the rules it is about to get. Subtables for new masks are made
-// here, empty; the caller drops those still empty if the batch fails.
-func (c *Classifier) plan(rules []*flow.Rule) ([]planned, []*subtable) {
-	plan := make([]planned, len(rules))
-	var subs []*subtable
+// pending the rules it is about to get, appended to plan and subs (a
+// single rule, a flow_mod's, then needs no allocation). Subtables for new
+// masks are made here, empty; the caller drops those still empty if the
+// batch fails.
+func (c *Classifier) plan(rules []*flow.Rule, plan []planned, subs []*subtable) ([]planned, []*subtable) {
+	plan = slices.Grow(plan, len(rules))[:len(rules)]
 	var last *subtable
 	for i, r := range rules {
 		// Rules in bulk mostly share a mask: compare with the last one

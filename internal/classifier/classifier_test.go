@@ -502,3 +502,29 @@ func TestManyRules(t *testing.T) {
 		t.Errorf("Len, Subtables = %d, %d", c.Len(), c.Subtables())
 	}
 }
+
+// TestUpsertOneAllocs: upserting one rule (what a flow_mod does) that
+// replaces another allocates its entry and the list of replaced entries,
+// nothing for the batch's bookkeeping.
+func TestUpsertOneAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	c := classifier.New()
+	rs := make([]*flow.Rule, 1002)
+	for i := range rs {
+		rs[i] = rule(10, port1)
+	}
+	i := 0
+	batch := make([]*flow.Rule, 1)
+	got := testing.AllocsPerRun(1000, func() {
+		batch[0] = rs[i]
+		i++
+		if err := c.Upsert(batch, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got != 2 {
+		t.Errorf("%v allocations per Upsert of one rule, want 2", got)
+	}
+}
