@@ -199,14 +199,37 @@ func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rul
 		}
 	}
 	v := c.snap.Load().version + 1
+	// Two passes: the first finds each rule's subtable and hashes, which
+	// reads only the rules, and counts the rules each subtable is about to
+	// get, so that its node table grows once, to its final size; the
+	// second inserts, loading the table slots of a group of rules first
+	// so that their cache misses overlap.
+	var planBuf [1]planned
+	var subsBuf [1]*subtable
+	plan, subs := c.plan(rules, planBuf[:0], subsBuf[:0])
 	var dead []*entry
+	var sink uint64
 	for i, r := range rules {
-		old, dup := c.insert(r, v, true)
+		if i%upsertGroup == 0 {
+			for j := i; j < min(i+upsertGroup, len(rules)); j++ {
+				sink += c.touch(subs[plan[j].sub], &plan[j])
+			}
+		}
+		p := &plan[i]
+		st := subs[p.sub]
+		st.pending--
+		old, dup := c.insertPlanned(r, v, true, st, p, true)
 		if dup {
 			// The rule is in the classifier, or earlier in rules: take the
 			// batch back.
+			for _, st := range subs {
+				st.pending = 0
+				if st.n == 0 {
+					c.dropSubtable(st)
+				}
+			}
 			c.undo(v, rules[:i], dead)
-			return fmt.Errorf("inserting rule at priority %d: %w", r.Priority, ErrRuleExists)
+			return fmt.Errorf("inserting rule at priority %d: %w", p.pri, ErrRuleExists)
 		}
 		if old != nil {
 			old.dying = true
@@ -218,8 +241,93 @@ func (c *Classifier) Upsert(rules []*flow.Rule, replaced func(old, new *flow.Rul
 			}
 		}
 	}
+	touchSink.Store(sink)
 	c.finish(v, dead)
 	return nil
+}
+
+// upsertGroup is how many rules Upsert loads the table slots of before it
+// inserts them. The loads of a group overlap; and inserting, whose atomic
+// stores wait for every earlier load, waits for them once per group.
+const upsertGroup = 16
+
+// touchSink keeps the loads of touch from being optimized away.
+var touchSink atomic.Uint64
+
+// planned is a rule of an Upsert batch as the insert needs it, so that
+// the insert reads the rule itself only to link it: the index of its
+// subtable in the batch's list, its hashes (subtable.hashes), priority and
+// prerequisite value, and its key words under the subtable's mask, when
+// the mask has at most len(vals) words.
+type planned struct {
+	hs   [numStages]uint64
+	vals [4]uint64
+	pv   uint32
+	pri  uint16
+	sub  int32
+}
+
+// plan returns the plan of each rule, and the subtables, each counting in
+// pending the rules it is about to get, appended to plan and subs (a
+// single rule, a flow_mod's, then needs no allocation). Subtables for new
+// masks are made here, empty; the caller drops those still empty if the
+// batch fails.
+func (c *Classifier) plan(rules []*flow.Rule, plan []planned, subs []*subtable) ([]planned, []*subtable) {
+	plan = slices.Grow(plan, len(rules))[:len(rules)]
+	var last *subtable
+	for i, r := range rules {
+		// Rules in bulk mostly share a mask: compare with the last one
+		// before hashing a mask for the map.
+		st := last
+		if st == nil || st.mask != r.Match.Mask {
+			st = c.subtableFor(&r.Match.Mask)
+			if st.pending == 0 {
+				st.batchPos = len(subs)
+				subs = append(subs, st)
+			}
+			last = st
+		}
+		st.pending++
+		p := &plan[i]
+		p.sub, p.pri, p.pv = int32(st.batchPos), r.Priority, preValue(&r.Match.Key)
+		kw := r.Match.Key.Words()
+		st.hashes(c.seed, kw, &p.hs)
+		if len(st.all) <= len(p.vals) {
+			for j, w := range st.all {
+				p.vals[j] = kw[w.idx] & w.m
+			}
+		}
+	}
+	return plan, subs
+}
+
+// touch loads the node table slot and the last stage set slot that
+// inserting the planned rule reads first, so that they are in the cache
+// by then, and returns what it loaded.
+func (c *Classifier) touch(st *subtable, p *planned) uint64 {
+	t := st.table.slots
+	var x uint64
+	if t[p.hs[numStages-1]>>shiftFor(len(t))].Load() != nil {
+		x = 1
+	}
+	if st.nstages > 1 {
+		set := st.sets[st.nstages-2].slots
+		x += set[setValue(p.hs[st.nstages-2])>>shiftFor(len(set))].Load()
+	}
+	return x
+}
+
+// subtableFor returns the subtable for mask m, made if there is none.
+func (c *Classifier) subtableFor(m *flow.Mask) *subtable {
+	st := c.byMask[*m]
+	if st == nil {
+		st = newSubtable(m, c.seed)
+		st.pos = len(c.subtables)
+		c.byMask[*m] = st
+		c.subtables = append(c.subtables, st)
+		c.dirty = true
+	}
+	return st
 }
 
 // undo takes back the part of a batch at version v that inserted rules and
@@ -372,25 +480,35 @@ func setUpto(subs []subRef) {
 // left for the caller to mark; or, inserting nothing, dup when r itself
 // is already in the classifier (dying or not).
 func (c *Classifier) insert(r *flow.Rule, v uint64, replace bool) (replaced *entry, dup bool) {
-	st := c.byMask[r.Match.Mask]
-	if st == nil {
-		st = newSubtable(&r.Match.Mask, c.seed)
-		st.pos = len(c.subtables)
-		c.byMask[r.Match.Mask] = st
-		c.subtables = append(c.subtables, st)
-		c.dirty = true
+	st := c.subtableFor(&r.Match.Mask)
+	p := planned{pri: r.Priority, pv: preValue(&r.Match.Key)}
+	st.hashes(c.seed, r.Match.Key.Words(), &p.hs)
+	return c.insertPlanned(r, v, replace, st, &p, false)
+}
+
+// insertPlanned is insert with r's subtable st and its plan p, whose vals
+// are set when haveVals (and the mask has at most len(p.vals) words).
+func (c *Classifier) insertPlanned(r *flow.Rule, v uint64, replace bool, st *subtable, p *planned, haveVals bool) (replaced *entry, dup bool) {
+	h := p.hs[numStages-1]
+	var n *node
+	fromPlan := haveVals && len(st.all) <= len(p.vals)
+	if fromPlan {
+		n = findNodeVals(st.table.slots, shiftFor(len(st.table.slots)), h, p.vals[:len(st.all)])
+	} else {
+		n = findNode(st.table.slots, shiftFor(len(st.table.slots)), h, r.Match.Key.Words(), st.all)
 	}
-	kw := r.Match.Key.Words()
-	var hs [numStages]uint64
-	h := st.hashes(c.seed, kw, &hs)
 	var e *entry
-	n := findNode(st.table.slots, shiftFor(len(st.table.slots)), h, kw, st.all)
 	if n == nil {
 		n = newNode(h, len(st.all))
-		for i, w := range st.all {
-			n.vals[i] = kw[w.idx] & w.m
+		if fromPlan {
+			copy(n.vals, p.vals[:])
+		} else {
+			kw := r.Match.Key.Words()
+			for i, w := range st.all {
+				n.vals[i] = kw[w.idx] & w.m
+			}
 		}
-		st.addNode(n, &hs, &r.Match.Key)
+		st.addNode(n, &p.hs, p.pv)
 		c.dirty = c.dirty || st.stale
 		e = &n.first
 	} else {
@@ -405,7 +523,7 @@ func (c *Classifier) insert(r *flow.Rule, v uint64, replace bool) (replaced *ent
 		// on it after its rule was removed.
 		e = new(entry)
 	}
-	e.rule, e.pri, e.add, e.node, e.st = r, r.Priority, v, n, st
+	e.rule, e.pri, e.add, e.node, e.st = r, p.pri, v, n, st
 	e.remove.Store(never)
 	// Ties go after the rules already there, so Find and lookups keep
 	// answering with the older rule.
@@ -456,16 +574,21 @@ func (c *Classifier) unlink(e *entry) {
 	st.prios.remove(e.pri)
 	st.n--
 	if st.n == 0 {
-		last := c.subtables[len(c.subtables)-1]
-		last.pos = st.pos
-		c.subtables[st.pos] = last
-		c.subtables[len(c.subtables)-1] = nil
-		c.subtables = c.subtables[:len(c.subtables)-1]
-		delete(c.byMask, st.mask)
-		c.dirty = true
+		c.dropSubtable(st)
 	} else if st.prios.max() != oldMax {
 		c.dirty = true
 	}
+}
+
+// dropSubtable removes st, which holds no entries.
+func (c *Classifier) dropSubtable(st *subtable) {
+	last := c.subtables[len(c.subtables)-1]
+	last.pos = st.pos
+	c.subtables[st.pos] = last
+	c.subtables[len(c.subtables)-1] = nil
+	c.subtables = c.subtables[:len(c.subtables)-1]
+	delete(c.byMask, st.mask)
+	c.dirty = true
 }
 
 // Find returns the rule whose match is exactly m and whose priority is

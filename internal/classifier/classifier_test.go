@@ -423,6 +423,23 @@ func TestUpsert(t *testing.T) {
 	if err := c.Upsert([]*flow.Rule{y}, nil); err != nil || c.Len() != 4 {
 		t.Fatalf("upserting y after the failures: %v, Len %d", err, c.Len())
 	}
+
+	// A failed batch leaves no subtable behind for a mask it brought,
+	// whether it failed before or after its rules of that mask.
+	subs := c.Subtables()
+	z := func() *flow.Rule { return rule(50, arp) }
+	for _, rs := range [][]*flow.Rule{{b, z()}, {z(), b}, {z(), rule(60, port1), b}} {
+		if err := c.Upsert(rs, nil); !errors.Is(err, classifier.ErrRuleExists) {
+			t.Fatalf("err = %v, want %v", err, classifier.ErrRuleExists)
+		}
+		if c.Subtables() != subs || c.Len() != 4 {
+			t.Fatalf("after a failed batch with a new mask: %d subtables (want %d), Len %d", c.Subtables(), subs, c.Len())
+		}
+		k := flow.Key{EthType: flow.EthTypeARP}
+		if r := c.Lookup(&k, nil); r != nil {
+			t.Fatalf("a failed batch's rule %p is visible", r)
+		}
+	}
 }
 
 func TestRulesStops(t *testing.T) {
@@ -483,5 +500,31 @@ func TestManyRules(t *testing.T) {
 	}
 	if c.Len() != 0 || c.Subtables() != 0 {
 		t.Errorf("Len, Subtables = %d, %d", c.Len(), c.Subtables())
+	}
+}
+
+// TestUpsertOneAllocs: upserting one rule (what a flow_mod does) that
+// replaces another allocates its entry and the list of replaced entries,
+// nothing for the batch's bookkeeping.
+func TestUpsertOneAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	c := classifier.New()
+	rs := make([]*flow.Rule, 1002)
+	for i := range rs {
+		rs[i] = rule(10, port1)
+	}
+	i := 0
+	batch := make([]*flow.Rule, 1)
+	got := testing.AllocsPerRun(1000, func() {
+		batch[0] = rs[i]
+		i++
+		if err := c.Upsert(batch, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got != 2 {
+		t.Errorf("%v allocations per Upsert of one rule, want 2", got)
 	}
 }

@@ -80,6 +80,11 @@ type subtable struct {
 	prios  prioSet
 	n      int // entries, including ones awaiting physical removal
 	pos    int // index in Classifier.subtables
+	// pending counts the rules of the Upsert in progress still to be
+	// inserted, which size the node table when it grows; batchPos is the
+	// subtable's index in that Upsert's list.
+	pending  int
+	batchPos int
 }
 
 // newSubtable returns an empty subtable for mask m whose words hash with
@@ -192,7 +197,7 @@ func (st *subtable) ref() subRef {
 }
 
 // hashes returns the hash of kw's masked bits and stores in hs[i] the hash
-// up to stage i.
+// up to stage i, and in hs[numStages-1] the hash returned.
 func (st *subtable) hashes(seed uint64, kw *[flow.KeyWords]uint64, hs *[numStages]uint64) uint64 {
 	h := seed
 	start := 0
@@ -203,15 +208,20 @@ func (st *subtable) hashes(seed uint64, kw *[flow.KeyWords]uint64, hs *[numStage
 		start = int(st.ends[i])
 		hs[i] = h
 	}
+	hs[numStages-1] = h
 	return h
 }
 
-// addNode links a new node, whose key is k, and its stage hashes in.
-func (st *subtable) addNode(n *node, hs *[numStages]uint64, k *flow.Key) {
-	st.countPre(k, 1)
+// addNode links a new node, whose key has prerequisite value pv
+// (preValue), and its stage hashes in.
+func (st *subtable) addNode(n *node, hs *[numStages]uint64, pv uint32) {
+	st.countPre(pv, 1)
+	// A table that must grow for a batch grows for the rest of the batch
+	// at once. A set can hold fewer hashes than the batch has rules: it
+	// grows at most fourfold at a time.
 	for i := range st.nstages - 1 {
-		if st.sets[i].full() {
-			st.sets[i] = st.sets[i].rebuilt(1)
+		if s := st.sets[i]; s.full() {
+			st.sets[i] = s.rebuilt(1 + min(st.pending, 3*s.used))
 			st.stale = true
 		}
 		if st.sets[i].add(hs[i], 1) {
@@ -219,7 +229,7 @@ func (st *subtable) addNode(n *node, hs *[numStages]uint64, k *flow.Key) {
 		}
 	}
 	if st.table.full() {
-		st.table = st.table.rebuilt(1)
+		st.table = st.table.rebuilt(1 + st.pending)
 		st.stale = true
 	}
 	st.table.put(n)
@@ -235,7 +245,7 @@ func (st *subtable) delNode(n *node, seed uint64) {
 	}
 	var hs [numStages]uint64
 	st.hashes(seed, kw, &hs)
-	st.countPre(&k, -1)
+	st.countPre(preValue(&k), -1)
 	st.table.del(n)
 	if st.table.sparse() {
 		st.table = st.table.rebuilt(0)
@@ -282,13 +292,13 @@ func preValue(k *flow.Key) uint32 { return uint32(k.EthType)<<8 | uint32(k.NwPro
 // preMask returns the bits of the prerequisite word that st's mask has.
 func (st *subtable) preMask() uint32 { return preValue((*flow.Key)(&st.mask)) }
 
-// countPre counts d more nodes (d is 1 or -1) with key k.
-func (st *subtable) countPre(k *flow.Key, d int32) {
+// countPre counts d more nodes (d is 1 or -1) with prerequisite value pv.
+func (st *subtable) countPre(pv uint32, d int32) {
 	m := st.preMask()
 	if m == 0 || st.preOff {
 		return
 	}
-	v := preValue(k) & m
+	v := pv & m
 	for i := range st.pre {
 		if p := &st.pre[i]; p.v == v {
 			if p.n += d; p.n == 0 {

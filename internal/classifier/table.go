@@ -2,6 +2,7 @@ package classifier
 
 import (
 	"math/bits"
+	"slices"
 	"sync/atomic"
 
 	"github.com/dvs-project/dvs/internal/flow"
@@ -115,6 +116,21 @@ func findNode(slots []atomic.Pointer[node], shift uint8, h uint64, kw *[flow.Key
 			return nil
 		}
 		if n.hash == h && n != deadNode && n.matches(kw, words) {
+			return n
+		}
+	}
+}
+
+// findNodeVals is findNode for a key given by its words under the mask,
+// in the order of the subtable's all list.
+func findNodeVals(slots []atomic.Pointer[node], shift uint8, h uint64, vals []uint64) *node {
+	mask := uint64(len(slots) - 1)
+	for i := h >> (shift & 63); ; i = (i + 1) & mask {
+		n := slots[i].Load()
+		if n == nil {
+			return nil
+		}
+		if n.hash == h && n != deadNode && slices.Equal(n.vals, vals) {
 			return n
 		}
 	}
