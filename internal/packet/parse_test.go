@@ -551,6 +551,10 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// BenchmarkParse times Parse, which includes hashing the key (the
+// exact-match cache's hash): plain IPv4 keys are hashed as they are built,
+// the others (ARP, IPv6) with the runtime's memory hash after parsing, about
+// 20-30 ns of their time here.
 func BenchmarkParse(b *testing.B) {
 	cases := map[string]parseCase{}
 	for _, c := range parseCases() {
