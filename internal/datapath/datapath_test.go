@@ -40,19 +40,25 @@ func newBridge(tb testing.TB, rules []string, ports ...pipeline.Port) *bridge {
 	d := datapath.New(c)
 	b := &bridge{p: p, c: c, d: d, ports: map[uint32]*porttest.Port{}}
 	for _, q := range ports {
-		q.Up = true
-		q.Name = "p" + string(rune('0'+q.No))
-		pt := porttest.New(q.Name)
-		if _, err := d.Attach(q.No, pt); err != nil {
-			tb.Fatal(err)
-		}
-		if err := p.SetPort(q); err != nil {
-			tb.Fatal(err)
-		}
+		pt := porttest.New("p" + string(rune('0'+q.No)))
+		b.attach(tb, q, pt)
 		b.ports[q.No] = pt
 	}
 	b.w = d.NewWorker()
 	return b
+}
+
+// attach adds pt to the bridge as port q, up, named p<No>.
+func (b *bridge) attach(tb testing.TB, q pipeline.Port, pt datapath.Port) {
+	tb.Helper()
+	q.Up = true
+	q.Name = "p" + string(rune('0'+q.No))
+	if _, err := b.d.Attach(q.No, pt); err != nil {
+		tb.Fatal(err)
+	}
+	if err := b.p.SetPort(q); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func (b *bridge) send(in uint32, frames ...[]byte) {
@@ -266,29 +272,12 @@ func (p *ptrPort) Write(pkts []*packet.Packet) (int, error) {
 // and the packet itself last, and that a packet without the headroom a port
 // may need is copied even on its last output.
 func TestLastOutputSendsPacketItself(t *testing.T) {
-	p := pipeline.New(pipeline.Config{})
-	r, err := flowtext.ParseRule("priority=10,in_port=1,udp,actions=output:2,mod_nw_dst:203.0.113.5,output:3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AddRule(r); err != nil {
-		t.Fatal(err)
-	}
-	d := datapath.New(cache.New(p, cache.Config{}))
+	b := newBridge(t, []string{"priority=10,in_port=1,udp,actions=output:2,mod_nw_dst:203.0.113.5,output:3"}, pipeline.Port{No: 1})
 	out := map[uint32]*ptrPort{2: {}, 3: {}}
-	for no := uint32(1); no <= 3; no++ {
-		var pt datapath.Port = porttest.New("p1")
-		if no != 1 {
-			pt = out[no]
-		}
-		if _, err := d.Attach(no, pt); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.SetPort(pipeline.Port{No: no, Up: true, Name: "p" + string(rune('0'+no))}); err != nil {
-			t.Fatal(err)
-		}
+	for no, pt := range out {
+		b.attach(t, pipeline.Port{No: no}, pt)
 	}
-	w := d.NewWorker()
+	w := b.w
 	f := testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1000, 2000)
 	want3 := testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Src4: netip.MustParseAddr("198.51.100.1"),
 		Dst4: netip.MustParseAddr("203.0.113.5"), Proto: 17, SrcPort: 1000, DstPort: 2000, Payload: 18}.Bytes()
@@ -334,25 +323,10 @@ func (p *limitPort) MaxTxFrame() int { return p.limit }
 // except a packet without headroom (a copy) and one over the port's limit
 // (dropped as tunnel-mtu), also across a full stage.
 func TestSingleOutputRun(t *testing.T) {
-	p := pipeline.New(pipeline.Config{})
-	r, err := flowtext.ParseRule("priority=10,in_port=1,actions=output:2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AddRule(r); err != nil {
-		t.Fatal(err)
-	}
-	d := datapath.New(cache.New(p, cache.Config{}))
+	b := newBridge(t, []string{"priority=10,in_port=1,actions=output:2"}, pipeline.Port{No: 1})
 	out := &limitPort{limit: 200}
-	for no, pt := range map[uint32]datapath.Port{1: porttest.New("p1"), 2: out} {
-		if _, err := d.Attach(no, pt); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.SetPort(pipeline.Port{No: no, Up: true, Name: "p" + string(rune('0'+no))}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w := d.NewWorker()
+	b.attach(t, pipeline.Port{No: 2}, out)
+	w, d := b.w, b.d
 	f := testframe.UDP4(testframe.MAC(1), testframe.MAC(2), 1000, 2000)
 	big := testframe.Frame{Src: testframe.MAC(1), Dst: testframe.MAC(2), Payload: 300}.Bytes()
 	ring := packet.New(len(f))
