@@ -38,11 +38,7 @@ func TestValidateSkipsOnlyZeroWords(t *testing.T) {
 			}
 			m.SetMasked(f, v.And(f.Ones()), mask.And(f.Ones()))
 		}
-		got, want := m.Validate(), m.validateAll()
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("match %v: Validate %v, checking every member %v", &m, got, want)
-		}
-		if got == nil {
+		if checkValidate(t, &m) {
 			ok++
 		} else {
 			bad++
@@ -99,11 +95,7 @@ func TestValidateRemembers(t *testing.T) {
 		}
 		m.Normalize()
 		prev = m
-		got, want := m.Validate(), m.validateAll()
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("match %v: Validate %v, checking every member %v", &m, got, want)
-		}
-		if got == nil {
+		if checkValidate(t, &m) {
 			ok++
 		} else {
 			bad++
@@ -112,4 +104,15 @@ func TestValidateRemembers(t *testing.T) {
 	if ok < 1000 || bad < 1000 {
 		t.Errorf("%d valid and %d invalid matches: the test checks too little", ok, bad)
 	}
+}
+
+// checkValidate checks that Validate decides on m as checking every member
+// does, and reports whether m is valid.
+func checkValidate(t *testing.T, m *Match) bool {
+	t.Helper()
+	got, want := m.Validate(), m.validateAll()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("match %v: Validate %v, checking every member %v", m, got, want)
+	}
+	return got == nil
 }
