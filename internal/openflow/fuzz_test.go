@@ -6,14 +6,7 @@ import (
 )
 
 func FuzzDecodeMatch(f *testing.F) {
-	for _, s := range matchRules {
-		r := mustRule(f, s+",actions=drop")
-		f.Add(EncodeMatch(&r.Match))
-	}
-	for _, tc := range ofprintCases {
-		f.Add(hx(f, tc.hex)[flowModBodyOffset:])
-	}
-	f.Add(hx(f, "0001 0010 80000c02 1005 00000802 1005"))
+	addMatchSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, n, err := DecodeMatch(b)
 		if err != nil {
@@ -36,9 +29,9 @@ func FuzzDecodeMatch(f *testing.F) {
 	})
 }
 
-// FuzzDecodeMatchFast: the integer fast path decides every match as the
-// general path does: the same match, length and error.
-func FuzzDecodeMatchFast(f *testing.F) {
+// addMatchSeeds seeds a match fuzzer with the matches of the test rules
+// and of the ofp-print cases, and one with a repeated field.
+func addMatchSeeds(f *testing.F) {
 	for _, s := range matchRules {
 		r := mustRule(f, s+",actions=drop")
 		f.Add(EncodeMatch(&r.Match))
@@ -47,6 +40,12 @@ func FuzzDecodeMatchFast(f *testing.F) {
 		f.Add(hx(f, tc.hex)[flowModBodyOffset:])
 	}
 	f.Add(hx(f, "0001 0010 80000c02 1005 00000802 1005"))
+}
+
+// FuzzDecodeMatchFast: the integer fast path decides every match as the
+// general path does: the same match, length and error.
+func FuzzDecodeMatchFast(f *testing.F) {
+	addMatchSeeds(f)
 	f.Add(hx(f, "0001 000e 80000a01 06 80000502 0800 0000"))
 	f.Add(hx(f, "0001 0014 80001808 0a000001 ff00ffff 0000 0000"))
 	f.Fuzz(func(t *testing.T, b []byte) {
