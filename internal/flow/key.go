@@ -398,9 +398,9 @@ var hashMul = func() (m [8]uint64) {
 	return m
 }()
 
-// MaskedHasher hashes and compares keys under one mask, looking only at
-// the mask's non-zero words, which it keeps side by side for tables that
-// probe the same mask for every packet (megaflow subtables).
+// MaskedHasher hashes keys under one mask, looking only at the mask's
+// non-zero words, which it keeps side by side (select groups hash a
+// packet's fields under their selection mask with it).
 type MaskedHasher struct {
 	idx []uint8  // indexes of the mask's non-zero words
 	mw  []uint64 // those words
@@ -428,17 +428,6 @@ func (mh *MaskedHasher) Hash(k *Key) uint64 {
 		h = bits.RotateLeft64(h^(w[i]&mh.mw[j])*wordMul[j&7], 29)
 	}
 	return finalize(h)
-}
-
-// Equal reports whether a and b agree on every bit the mask selects.
-func (mh *MaskedHasher) Equal(a, b *Key) bool {
-	x, y := a.Words(), b.Words()
-	for j, i := range mh.idx {
-		if (x[i]^y[i])&mh.mw[j] != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 var wordMul = [8]uint64{0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0xd6e8feb86659fd93,
