@@ -14,6 +14,22 @@ func TestParseSet(t *testing.T) {
 	if got, want := s.String(), "10,20-22,4094"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
+	if s.IsEmpty() || !(&Set{}).IsEmpty() {
+		t.Error("IsEmpty is wrong")
+	}
+	for _, v := range []uint16{10, 20, 21, 22, 4094} {
+		if !s.Has(v) {
+			t.Errorf("Has(%d) = false", v)
+		}
+	}
+	for _, v := range []uint16{0, 9, 11, 23, 4095} {
+		if s.Has(v) {
+			t.Errorf("Has(%d) = true", v)
+		}
+	}
+	if again, _ := ParseSet("4094,20-22,10"); again != s {
+		t.Error("the same members in another order make a different set")
+	}
 	for _, bad := range []string{"0", "4095", "10-5", "x", "1,,2", ""} {
 		if _, err := ParseSet(bad); err == nil {
 			t.Errorf("ParseSet(%q) succeeded, want an error", bad)
