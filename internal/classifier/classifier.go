@@ -430,7 +430,7 @@ func (c *Classifier) finish(v uint64, dead []*entry) {
 
 // publish makes version v and the current subtable order visible.
 func (c *Classifier) publish(v uint64) {
-	subs := c.snap.Load().subs
+	subs, pre := c.snap.Load().subs, c.snap.Load().pre
 	if c.dirty {
 		// Sorting the subtables rather than their views moves pointers,
 		// not structs of hundreds of bytes; and they are mostly in order
@@ -442,9 +442,10 @@ func (c *Classifier) publish(v uint64) {
 			subs[i] = st.ref()
 		}
 		setUpto(subs)
+		pre = newPreIndex(subs)
 		c.dirty = false
 	}
-	c.snap.Store(&snapshot{version: v, subs: subs, n: c.n})
+	c.snap.Store(&snapshot{version: v, subs: subs, n: c.n, pre: pre})
 }
 
 // setUpto sets the upto list of each subtable of a snapshot.
