@@ -219,11 +219,19 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 	}
 	n := ref.one
 	if n == nil {
-		n = findNode(ref.nodes, ref.shift, h, kw, ref.all)
+		// findNode, written out: a call would cost as much as its probe.
+		slots := ref.nodes
+		mask := uint64(len(slots) - 1)
+		for i := h >> (ref.shift & 63); ; i = (i + 1) & mask {
+			n = slots[i].Load()
+			if n == nil {
+				return nil
+			}
+			if n.hash == h && n != deadNode && n.matches(kw, ref.all) {
+				break
+			}
+		}
 	} else if n.hash != h || !n.matches(kw, ref.all) {
-		n = nil
-	}
-	if n == nil {
 		return nil
 	}
 	// Usually the node's first entry heads it; reading it straight from n
