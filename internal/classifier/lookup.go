@@ -195,11 +195,12 @@ func (ref *subRef) ruledOut(pv uint32) uint32 {
 // them (see subRef.upto).
 func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *entry {
 	h := seed
-	for j := range ref.checks {
-		sg := &ref.stages[j]
+	stages := ref.stages[:ref.checks]
+	for j := range stages {
+		sg := &stages[j]
 		for i := range sg.words {
 			w := &sg.words[i]
-			h = mix(h, w, kw[w.idx]&w.m)
+			h = mix(h, w, *keyWord(kw, w.idx)&w.m)
 		}
 		hv := setValue(h)
 		if sg.set == nil && sg.one == hv || sg.set != nil && hasHash(sg.set, sg.shift, hv) {
@@ -212,7 +213,7 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 	}
 	for i := range ref.last {
 		w := &ref.last[i]
-		h = mix(h, w, kw[w.idx]&w.m)
+		h = mix(h, w, *keyWord(kw, w.idx)&w.m)
 	}
 	if wc != nil {
 		orInto(wc, ref.more)

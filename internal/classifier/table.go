@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/dvs-project/dvs/internal/flow"
 )
@@ -36,9 +37,16 @@ type wordMask struct {
 
 // orInto sets in wc every bit that ws examines.
 func orInto(wc *[flow.KeyWords]uint64, ws []wordMask) {
-	for _, w := range ws {
-		wc[w.idx] |= w.m
+	for i := range ws {
+		w := &ws[i]
+		*keyWord(wc, w.idx) |= w.m
 	}
+}
+
+// keyWord returns the address of kw[i], which it does not check: lookups
+// call it with the index of a wordMask, always a key word's.
+func keyWord(kw *[flow.KeyWords]uint64, i uint32) *uint64 {
+	return (*uint64)(unsafe.Add(unsafe.Pointer(kw), uintptr(i)*8))
 }
 
 // The tables below are open-addressing hash tables with linear probing that
@@ -95,8 +103,9 @@ func (n *node) matches(kw *[flow.KeyWords]uint64, words []wordMask) bool {
 		vals = n.inl[:]
 	}
 	vals = vals[:len(words)]
-	for i, w := range words {
-		if kw[w.idx]&w.m != vals[i] {
+	for i := range words {
+		w := &words[i]
+		if *keyWord(kw, w.idx)&w.m != vals[i] {
 			return false
 		}
 	}
