@@ -16,7 +16,9 @@
 //     can beat it, so nothing later is examined or added to the mask. A
 //     subtable whose rules all name another eth_type or ip_proto than the
 //     key's is skipped with only those bits examined (the prerequisite
-//     filter, subtable.go).
+//     filter, subtable.go). The snapshot indexes the filters by the key's
+//     eth_type and ip_proto, so a lookup goes straight to the subtables
+//     they admit (prefilter.go).
 //  3. In a subtable, hashes the key's masked bits one stage at a time
 //     (pipeline state, tunnel and in_port; then L2; L3; L4). After each
 //     stage but the last it probes the set of the subtable's node hashes up

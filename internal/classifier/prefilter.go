@@ -1,6 +1,9 @@
 package classifier
 
-import "slices"
+import (
+	"math/bits"
+	"slices"
+)
 
 // The prerequisite index. Almost every filter is on eth_type (mask
 // 0xffff00) or on eth_type and ip_proto (0xffffff), as OpenFlow's
@@ -37,7 +40,7 @@ type preIndex struct {
 // preClass is what the filters make of the keys of one class.
 type preClass struct {
 	admit []int32  // the subtables whose filters admit the keys, in order
-	pm    []uint32 // pm[i]: the bits the filters of subtables 0..i that did not compared
+	pm    []uint32 // pm[i]: the bits compared by the filters of subtables 0..i that do not admit them
 }
 
 // class returns the class of prerequisite value pv.
@@ -99,11 +102,7 @@ func newPreIndex(subs []subRef) *preIndex {
 	for size < 2*n {
 		size *= 2
 	}
-	x := &preIndex{keys: make([]uint32, size), classes: make([]preClass, size)}
-	for s := size; s > 1; s >>= 1 {
-		x.shift++
-	}
-	x.shift = 32 - x.shift
+	x := &preIndex{keys: make([]uint32, size), classes: make([]preClass, size), shift: uint8(33 - bits.Len(uint(size)))}
 	for i := range x.keys {
 		x.keys[i] = noPre
 	}

@@ -27,8 +27,9 @@ func mix(h uint64, w *wordMask, x uint64) uint64 {
 // compiler then leaves out the code for larger shifts, which Go defines.
 func shiftFor(n int) uint8 { return uint8(bits.LeadingZeros64(uint64(n - 1))) }
 
-// wordMask is one word of a mask: the index of the key word and its bits,
-// and in the lists a subtable hashes with, the word's multiplier (odd).
+// wordMask is one word of a mask: the index of the key word (always below
+// flow.KeyWords, which lookups rely on: see keyWord) and its bits, and in
+// the lists a subtable hashes with, the word's multiplier (odd).
 type wordMask struct {
 	idx uint32
 	m   uint64
