@@ -16,7 +16,9 @@
 //     can beat it, so nothing later is examined or added to the mask. A
 //     subtable whose rules all name another eth_type or ip_proto than the
 //     key's is skipped with only those bits examined (the prerequisite
-//     filter, subtable.go).
+//     filter, subtable.go). The snapshot indexes the filters by the key's
+//     eth_type and ip_proto, so a lookup goes straight to the subtables
+//     they admit (prefilter.go).
 //  3. In a subtable, hashes the key's masked bits one stage at a time
 //     (pipeline state, tunnel and in_port; then L2; L3; L4). After each
 //     stage but the last it probes the set of the subtable's node hashes up
@@ -430,7 +432,7 @@ func (c *Classifier) finish(v uint64, dead []*entry) {
 
 // publish makes version v and the current subtable order visible.
 func (c *Classifier) publish(v uint64) {
-	subs := c.snap.Load().subs
+	subs, pre := c.snap.Load().subs, c.snap.Load().pre
 	if c.dirty {
 		// Sorting the subtables rather than their views moves pointers,
 		// not structs of hundreds of bytes; and they are mostly in order
@@ -442,9 +444,10 @@ func (c *Classifier) publish(v uint64) {
 			subs[i] = st.ref()
 		}
 		setUpto(subs)
+		pre = newPreIndex(subs)
 		c.dirty = false
 	}
-	c.snap.Store(&snapshot{version: v, subs: subs, n: c.n})
+	c.snap.Store(&snapshot{version: v, subs: subs, n: c.n, pre: pre})
 }
 
 // setUpto sets the upto list of each subtable of a snapshot.

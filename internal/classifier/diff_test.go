@@ -45,6 +45,9 @@ type diffRound struct {
 	scheme int
 	used   map[uint16]bool
 	checks int
+	// indexed counts the checked lookups in snapshots with a
+	// prerequisite index (see LookupEach).
+	indexed int
 }
 
 func (d *diffRound) fail(format string, args ...any) {
@@ -124,6 +127,13 @@ func (d *diffRound) check(k flow.Key) {
 	}
 	if d.scheme == priUnique && got != want {
 		d.fail("lookup of %x: got a different rule of the same priority %d", k.Words(), pri(got))
+	}
+	var wcEach flow.Mask
+	if each, indexed := d.c.LookupEach(&k, &wcEach); each != got || wcEach != wc {
+		d.fail("lookup of %x: %p under %x with the prerequisite index, %p under %x without",
+			k.Words(), got, wc.Words(), each, wcEach.Words())
+	} else if indexed {
+		d.indexed++
 	}
 	for i := range 4 {
 		var o flow.Key
@@ -247,7 +257,7 @@ func TestDifferential(t *testing.T) {
 	if testing.Short() {
 		rounds = 50
 	}
-	checks := 0
+	checks, indexed := 0, 0
 	for round := range rounds {
 		s := seed*1000003 + uint64(round)
 		g := newGen(s)
@@ -327,6 +337,10 @@ func TestDifferential(t *testing.T) {
 		}
 		d.checkLookups(5)
 		checks += d.checks
+		indexed += d.indexed
 	}
-	t.Logf("seed %d: %d rounds, %d lookups checked", seed, rounds, checks)
+	t.Logf("seed %d: %d rounds, %d lookups checked, %d of them compared with and without a prerequisite index", seed, rounds, checks, indexed)
+	if indexed == 0 {
+		t.Errorf("no lookup was in a snapshot with a prerequisite index")
+	}
 }

@@ -2,6 +2,7 @@ package classifier
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/dvs-project/dvs/internal/flow"
@@ -239,6 +240,71 @@ func TestPrerequisiteFilter(t *testing.T) {
 	for _, s := range c.snap.Load().subs {
 		if s.st == st && s.preMask != 0 {
 			t.Errorf("the snapshot filters a subtable whose filter is off")
+		}
+	}
+}
+
+// TestPrerequisiteIndex checks that a snapshot's prerequisite index gives
+// every prerequisite value the class its filters make of it (listed
+// values, other values of listed eth_types, other eth_types), and that a
+// filter of another mask leaves the snapshot without an index.
+func TestPrerequisiteIndex(t *testing.T) {
+	rule := func(pri uint16, ethType uint16, proto uint8, protoMask uint8) *flow.Rule {
+		r := &flow.Rule{Priority: pri}
+		r.Match.Mask.EthType, r.Match.Key.EthType = 0xffff, ethType
+		r.Match.Mask.NwProto, r.Match.Key.NwProto = protoMask, proto
+		r.Match.Mask.NwDst, r.Match.Key.NwDst = 0xff000000, uint32(pri)<<24
+		return r
+	}
+	v4 := rule(50, flow.EthTypeIPv4, 0, 0)
+	// Two filtered subtables (the TCP rule's mask is wider) and one
+	// without a filter.
+	tcp := rule(90, flow.EthTypeIPv4, flow.IPProtoTCP, 0xff)
+	tcp.Match.Mask.TpDst, tcp.Match.Key.TpDst = 0xffff, 80
+	c := New()
+	if err := c.Apply([]*flow.Rule{
+		tcp,
+		rule(80, flow.EthTypeIPv4, flow.IPProtoUDP, 0xff),
+		rule(70, flow.EthTypeIPv6, flow.IPProtoTCP, 0xff),
+		rule(60, flow.EthTypeARP, 0, 0),
+		v4,
+		{Priority: 1},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := c.snap.Load()
+	if s.pre == nil {
+		t.Fatal("no prerequisite index for filters on eth_type and ip_proto")
+	}
+	for _, pv := range []uint32{
+		0x080006, 0x080011, 0x86dd06, 0x080600, // listed
+		0x080001, 0x080000, 0x86dd11, 0x080601, // listed eth_types
+		0x88cc00, 0x000000, 0xffffff, 0x86dd00, // others
+	} {
+		got, want := s.pre.class(pv), classOf(s.subs, pv)
+		if !slices.Equal(got.admit, want.admit) || !slices.Equal(got.pm, want.pm) {
+			t.Errorf("class of %#06x: admits %v, compares %x; want %v, %x", pv, got.admit, got.pm, want.admit, want.pm)
+		}
+	}
+
+	// ip_proto without eth_type: a filter of mask 0xff.
+	odd := rule(40, 0, flow.IPProtoICMP, 0xff)
+	odd.Match.Mask.EthType = 0
+	if err := c.Apply([]*flow.Rule{odd}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.snap.Load().pre != nil {
+		t.Fatal("a prerequisite index for a filter on ip_proto alone")
+	}
+	for _, tt := range []struct {
+		k    flow.Key
+		want *flow.Rule
+	}{
+		{flow.Key{EthType: flow.EthTypeIPv6, NwProto: flow.IPProtoICMP, NwDst: 40 << 24}, odd},
+		{flow.Key{EthType: flow.EthTypeIPv4, NwProto: flow.IPProtoICMP, NwDst: 50 << 24}, v4},
+	} {
+		if got := c.Lookup(&tt.k, nil); got != tt.want {
+			t.Errorf("Lookup(%#x/%d) = %p, want %p", tt.k.EthType, tt.k.NwProto, got, tt.want)
 		}
 	}
 }

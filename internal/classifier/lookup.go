@@ -12,18 +12,21 @@ type snapshot struct {
 	version uint64
 	subs    []subRef
 	n       int
+	pre     *preIndex // nil when the filters are not all of the usual kinds
 }
 
 // subRef is a subtable in a snapshot: everything a lookup reads before it
 // reaches a node, laid out so that it comes from the snapshot's array.
 type subRef struct {
 	maxPri uint16
-	// The prerequisite filter: when preMask is not zero, a key whose
-	// preValue under preMask is none of pre matches no rule. Unused slots
-	// hold noPre, which no value under a mask equals.
+	// The prerequisite filter: a key whose preValue under preMask is none
+	// of pre matches no rule. Unused slots hold noPre, which no value
+	// under a mask equals; a subtable without a filter has preMask 0 and
+	// pre {0, noPre, ...}, which admit every key.
 	preMask uint32
 	pre     [maxPre]uint32
-	checks  int32 // stages with a hash set: all but the last
+	preEth  [maxPre]uint32 // pre's eth_types (unused slots hold noPre)
+	checks  int32          // stages with a hash set: all but the last
 	stages  [numStages - 1]stageRef
 	last    []wordMask // the last stage's bits
 	more    []wordMask // all bits but the first stage's, each key word once
@@ -82,7 +85,47 @@ func (c *Classifier) Lookup(k *flow.Key, wc *flow.Mask) *flow.Rule {
 // lookup returns the entry for kw, whose prerequisite value is pv, and
 // the prerequisite bits that skipped subtables compared, which wc (if not
 // nil) needs too.
+//
+// The snapshot's prerequisite index says which subtables the filters admit
+// for pv: lookup visits those in order, and afterwards finds where it would
+// have stopped among the ones passed over.
 func (s *snapshot) lookup(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc *[flow.KeyWords]uint64) (*entry, uint32) {
+	if s.pre == nil {
+		return s.lookupEach(seed, kw, pv, wc)
+	}
+	cl := s.pre.class(pv)
+	var best *entry
+	bestPri := int32(-1)
+	subs := s.subs
+	next, end := 0, len(subs) // after the last visited; where to stop
+	for _, i := range cl.admit {
+		ref := &subs[i]
+		if bestPri >= int32(ref.maxPri) {
+			end = int(i)
+			break
+		}
+		if e := ref.visit(seed, kw, wc, s.version); e != nil && int32(e.pri) > bestPri {
+			best, bestPri = e, int32(e.pri)
+		}
+		next = int(i) + 1
+	}
+	// The early exit at the first subtable whose highest priority is not
+	// above the best, which may be one the filter skipped.
+	for next < end && int32(subs[next].maxPri) > bestPri {
+		next++
+	}
+	if next == 0 {
+		return best, 0
+	}
+	if wc != nil {
+		orInto(wc, subs[next-1].upto)
+	}
+	return best, cl.pm[next-1]
+}
+
+// lookupEach is lookup for a snapshot without a prerequisite index: it
+// applies each subtable's filter in turn.
+func (s *snapshot) lookupEach(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc *[flow.KeyWords]uint64) (*entry, uint32) {
 	var best *entry
 	bestPri := int32(-1)
 	var pm uint32
@@ -94,11 +137,13 @@ subtables:
 		// so that it keeps its variables in registers: the loop around
 		// visit reloads them after every call.
 		ref := &subs[i]
-		for ref.preMask != 0 && !ref.admits(pv) {
+		for !ref.admits(pv) {
 			if bestPri >= int32(ref.maxPri) {
 				break subtables
 			}
-			if wc != nil {
+			// Once pm holds the filter's bits, no need to compare again
+			// (pm is unused when wc is nil).
+			if pm&ref.preMask != ref.preMask {
 				pm |= ref.ruledOut(pv)
 			}
 			if i++; i == len(subs) {
@@ -121,7 +166,8 @@ subtables:
 }
 
 // admits reports whether a key whose prerequisite value is pv may match
-// a rule of the subtable, which has a prerequisite filter.
+// a rule of the subtable. (A subtable without a filter has preMask 0 and
+// pre[0] 0, which admit every key.)
 func (ref *subRef) admits(pv uint32) bool {
 	v := pv & ref.preMask
 	return v == ref.pre[0] || v == ref.pre[1] || v == ref.pre[2] || v == ref.pre[3]
@@ -134,8 +180,7 @@ func (ref *subRef) admits(pv uint32) bool {
 func (ref *subRef) ruledOut(pv uint32) uint32 {
 	em := ref.preMask &^ 0xff
 	v := pv & em
-	// A noPre slot may seem to agree: that only examines more bits.
-	if v == ref.pre[0]&em || v == ref.pre[1]&em || v == ref.pre[2]&em || v == ref.pre[3]&em {
+	if v == ref.preEth[0] || v == ref.preEth[1] || v == ref.preEth[2] || v == ref.preEth[3] {
 		return ref.preMask
 	}
 	return em
@@ -150,11 +195,12 @@ func (ref *subRef) ruledOut(pv uint32) uint32 {
 // them (see subRef.upto).
 func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *entry {
 	h := seed
-	for j := range ref.checks {
-		sg := &ref.stages[j]
+	stages := ref.stages[:ref.checks]
+	for j := range stages {
+		sg := &stages[j]
 		for i := range sg.words {
 			w := &sg.words[i]
-			h = mix(h, w, kw[w.idx]&w.m)
+			h = mix(h, w, *keyWord(kw, w.idx)&w.m)
 		}
 		hv := setValue(h)
 		if sg.set == nil && sg.one == hv || sg.set != nil && hasHash(sg.set, sg.shift, hv) {
@@ -167,18 +213,26 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 	}
 	for i := range ref.last {
 		w := &ref.last[i]
-		h = mix(h, w, kw[w.idx]&w.m)
+		h = mix(h, w, *keyWord(kw, w.idx)&w.m)
 	}
 	if wc != nil {
 		orInto(wc, ref.more)
 	}
 	n := ref.one
 	if n == nil {
-		n = findNode(ref.nodes, ref.shift, h, kw, ref.all)
+		// findNode, written out: a call would cost as much as its probe.
+		slots := ref.nodes
+		mask := uint64(len(slots) - 1)
+		for i := h >> (ref.shift & 63); ; i = (i + 1) & mask {
+			n = slots[i].Load()
+			if n == nil {
+				return nil
+			}
+			if n.hash == h && n != deadNode && n.matches(kw, ref.all) {
+				break
+			}
+		}
 	} else if n.hash != h || !n.matches(kw, ref.all) {
-		n = nil
-	}
-	if n == nil {
 		return nil
 	}
 	// Usually the node's first entry heads it; reading it straight from n

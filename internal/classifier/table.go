@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/dvs-project/dvs/internal/flow"
 )
@@ -26,8 +27,9 @@ func mix(h uint64, w *wordMask, x uint64) uint64 {
 // compiler then leaves out the code for larger shifts, which Go defines.
 func shiftFor(n int) uint8 { return uint8(bits.LeadingZeros64(uint64(n - 1))) }
 
-// wordMask is one word of a mask: the index of the key word and its bits,
-// and in the lists a subtable hashes with, the word's multiplier (odd).
+// wordMask is one word of a mask: the index of the key word (always below
+// flow.KeyWords, which lookups rely on: see keyWord) and its bits, and in
+// the lists a subtable hashes with, the word's multiplier (odd).
 type wordMask struct {
 	idx uint32
 	m   uint64
@@ -36,9 +38,16 @@ type wordMask struct {
 
 // orInto sets in wc every bit that ws examines.
 func orInto(wc *[flow.KeyWords]uint64, ws []wordMask) {
-	for _, w := range ws {
-		wc[w.idx] |= w.m
+	for i := range ws {
+		w := &ws[i]
+		*keyWord(wc, w.idx) |= w.m
 	}
+}
+
+// keyWord returns the address of kw[i], which it does not check: lookups
+// call it with the index of a wordMask, always a key word's.
+func keyWord(kw *[flow.KeyWords]uint64, i uint32) *uint64 {
+	return (*uint64)(unsafe.Add(unsafe.Pointer(kw), uintptr(i)*8))
 }
 
 // The tables below are open-addressing hash tables with linear probing that
@@ -95,8 +104,9 @@ func (n *node) matches(kw *[flow.KeyWords]uint64, words []wordMask) bool {
 		vals = n.inl[:]
 	}
 	vals = vals[:len(words)]
-	for i, w := range words {
-		if kw[w.idx]&w.m != vals[i] {
+	for i := range words {
+		w := &words[i]
+		if *keyWord(kw, w.idx)&w.m != vals[i] {
 			return false
 		}
 	}
