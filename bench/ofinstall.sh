@@ -5,6 +5,13 @@
 # each, alternating switches. Prints seconds and flows/s per run, the
 # medians, and dvs/ovs ratios.
 #
+# With --bundle, each round also times ovs-ofctl against bench/ofsink, a
+# switch that applies nothing ("floor"): what ovs-ofctl itself takes to
+# parse, encode and send the flows, which both switches' times include. A
+# switch's own share of a bundled install is its time less the floor's.
+# (Plain add-flows waits for a barrier reply after every flow, so its time
+# is round trips, and a sink's round trips are no floor for it.)
+#
 #   bench/ofinstall.sh [-n FLOWS] [-r ROUNDS]      (as root; default 100000 flows, 3 rounds)
 #
 # Both switches run in a private network namespace with no ports; each
@@ -22,6 +29,7 @@ done
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
 ./scripts/deps.sh --bench >/dev/null
 go build -o bin/dvs ./cmd/dvs
+go build -o bin/ofsink ./bench/ofsink
 
 work=$(mktemp -d /tmp/dvs-ofinstall.XXXXXX)
 ns=ofinst-$$
@@ -54,25 +62,33 @@ nsx ovs-vswitchd unix:"$work/db.sock" --pidfile="$work/vswitchd.pid" --detach --
 vsctl add-br br0 -- set bridge br0 datapath_type=netdev protocols=OpenFlow13 fail_mode=secure
 ovs_target=unix:$work/br0.mgmt
 
+# The floor: a switch that answers and applies nothing.
+nsx bin/ofsink "$work/sink.sock" 2>"$work/sink.log" &
+for _ in $(seq 100); do [ -S "$work/sink.sock" ] && break; sleep 0.1; done
+floor_target=unix:$work/sink.sock
+
 # N distinct flows over IPv4 sources and TCP ports.
 file=$work/flows.txt
 awk -v n="$flows" 'BEGIN { for (i = 0; i < n; i++)
     printf "priority=%d,tcp,nw_src=10.%d.%d.%d,tp_dst=%d,actions=output:%d\n", 100 + i % 7, int(i / 65536) % 256, int(i / 256) % 256, i % 256, 1 + i % 1000, 1 + i % 4 }' >"$file"
 
-ofctl() { ovs-ofctl -O OpenFlow13 "$@"; }
+ofctl() { ovs-ofctl -O OpenFlow13 -vpoll_loop:off "$@"; }
 results=$work/results.txt
 : >"$results"
 for r in $(seq "$rounds"); do
     for mode in plain bundle; do
-        for sw in dvs ovs; do
+        sws=(dvs ovs); [ $mode = bundle ] && sws+=(floor)
+        for sw in "${sws[@]}"; do
             t=${sw}_target; t=${!t}
-            ofctl del-flows "$t"
+            [ $sw = floor ] || ofctl del-flows "$t"
             opt=(); [ $mode = bundle ] && opt=(--bundle)
             s=$(date +%s.%N)
             ofctl "${opt[@]}" add-flows "$t" "$file"
             e=$(date +%s.%N)
-            n=$(ofctl dump-flows "$t" | grep -c "actions=" || true)
-            [ "$n" = "$flows" ] || { echo "$sw $mode: $n flows installed, want $flows" >&2; exit 1; }
+            if [ $sw != floor ]; then
+                n=$(ofctl dump-flows "$t" | grep -c "actions=" || true)
+                [ "$n" = "$flows" ] || { echo "$sw $mode: $n flows installed, want $flows" >&2; exit 1; }
+            fi
             secs=$(echo "$e - $s" | bc -l)
             printf '%s %s %s %.3f %.0f\n' "$r" "$sw" "$mode" "$secs" "$(echo "$flows / $secs" | bc -l)" | tee -a "$results"
         done
@@ -80,9 +96,15 @@ for r in $(seq "$rounds"); do
 done
 ofctl del-flows "$dvs_target"; ofctl del-flows "$ovs_target"
 echo
-echo "== medians ($flows flows, $rounds rounds): seconds, flows/s, dvs/ovs rate ratio"
+echo "== medians ($flows flows, $rounds rounds): flows/s, dvs/ovs rate ratio; with --bundle, seconds"
+echo "   of ovs-ofctl against a switch that applies nothing (floor) and each switch's seconds beyond it"
+median() { awk -v m="$1" -v s="$2" -v f="$3" '$2 == s && $3 == m { print $f }' "$results" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 for mode in plain bundle; do
-    d=$(awk -v m=$mode '$2 == "dvs" && $3 == m { print $5 }' "$results" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-    o=$(awk -v m=$mode '$2 == "ovs" && $3 == m { print $5 }' "$results" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-    printf '%-7s dvs=%s flows/s  ovs=%s flows/s  ratio=%.2fx\n' "$mode" "$d" "$o" "$(echo "$d / $o" | bc -l)"
+    d=$(median $mode dvs 5) o=$(median $mode ovs 5)
+    printf '%-7s dvs=%s flows/s  ovs=%s flows/s  ratio=%.2fx' "$mode" "$d" "$o" "$(echo "$d / $o" | bc -l)"
+    if [ $mode = bundle ]; then
+        ds=$(median $mode dvs 4) os=$(median $mode ovs 4) fs=$(median $mode floor 4)
+        printf '  floor=%ss  beyond it: dvs=%.3fs ovs=%.3fs' "$fs" "$(echo "$ds - $fs" | bc -l)" "$(echo "$os - $fs" | bc -l)"
+    fi
+    echo
 done
