@@ -258,7 +258,12 @@ func TestDifferential(t *testing.T) {
 		rounds = 50
 	}
 	checks, indexed := 0, 0
+	// Every other round indexes every snapshot, however few its filtered
+	// subtables, so that the index is checked on small tables too.
+	defaultMin := classifier.SetPreIndexMin(1)
+	t.Cleanup(func() { classifier.SetPreIndexMin(defaultMin) })
 	for round := range rounds {
+		classifier.SetPreIndexMin(min(1+round%2*defaultMin, defaultMin))
 		s := seed*1000003 + uint64(round)
 		g := newGen(s)
 		d := &diffRound{

@@ -23,3 +23,11 @@ func (c *Classifier) LookupEach(k *flow.Key, wc *flow.Mask) (r *flow.Rule, index
 	}
 	return e.rule, indexed
 }
+
+// SetPreIndexMin sets the fewest filtered subtables a snapshot published
+// from now on indexes, and returns the old value: the tests check the
+// index on small tables too.
+func SetPreIndexMin(n int) (old int) {
+	old, preIndexMin = preIndexMin, n
+	return old
+}

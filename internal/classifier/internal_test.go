@@ -249,6 +249,8 @@ func TestPrerequisiteFilter(t *testing.T) {
 // values, other values of listed eth_types, other eth_types), and that a
 // filter of another mask leaves the snapshot without an index.
 func TestPrerequisiteIndex(t *testing.T) {
+	old := SetPreIndexMin(1) // these tables have few subtables
+	t.Cleanup(func() { SetPreIndexMin(old) })
 	rule := func(pri uint16, ethType uint16, proto uint8, protoMask uint8) *flow.Rule {
 		r := &flow.Rule{Priority: pri}
 		r.Match.Mask.EthType, r.Match.Key.EthType = 0xffff, ethType
