@@ -96,21 +96,27 @@ func (s *snapshot) lookup(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc 
 	cl := s.pre.class(pv)
 	var best *entry
 	bestPri := int32(-1)
-	subs := s.subs
-	next, end := 0, len(subs) // after the last visited; where to stop
-	for _, i := range cl.admit {
-		ref := &subs[i]
+	refs := cl.refs
+	k := 0
+	for ; k < len(refs); k++ {
+		ref := refs[k]
 		if bestPri >= int32(ref.maxPri) {
-			end = int(i)
 			break
 		}
 		if e := ref.visit(seed, kw, wc, s.version); e != nil && int32(e.pri) > bestPri {
 			best, bestPri = e, int32(e.pri)
 		}
-		next = int(i) + 1
 	}
 	// The early exit at the first subtable whose highest priority is not
 	// above the best, which may be one the filter skipped.
+	subs := s.subs
+	next, end := 0, len(subs) // after the last visited; where to stop
+	if k > 0 {
+		next = int(cl.admit[k-1]) + 1
+	}
+	if k < len(cl.admit) {
+		end = int(cl.admit[k])
+	}
 	for next < end && int32(subs[next].maxPri) > bestPri {
 		next++
 	}

@@ -39,8 +39,9 @@ type preIndex struct {
 
 // preClass is what the filters make of the keys of one class.
 type preClass struct {
-	admit []int32  // the subtables whose filters admit the keys, in order
-	pm    []uint32 // pm[i]: the bits compared by the filters of subtables 0..i that do not admit them
+	admit []int32   // the subtables whose filters admit the keys, in order
+	refs  []*subRef // and their views (refs[i] is &subs[admit[i]])
+	pm    []uint32  // pm[i]: the bits compared by the filters of subtables 0..i that do not admit them
 }
 
 // class returns the class of prerequisite value pv.
@@ -154,6 +155,7 @@ func classOf(subs []subRef, pv uint32) preClass {
 	for i := range subs {
 		if subs[i].admits(pv) {
 			c.admit = append(c.admit, int32(i))
+			c.refs = append(c.refs, &subs[i])
 		} else {
 			pm |= subs[i].ruledOut(pv)
 		}
