@@ -202,6 +202,7 @@ func (ref *subRef) ruledOut(pv uint32) uint32 {
 func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *entry {
 	h := seed
 	stages := ref.stages[:ref.checks]
+stages:
 	for j := range stages {
 		sg := &stages[j]
 		for i := range sg.words {
@@ -209,8 +210,25 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 			h = mix(h, w, *keyWord(kw, w.idx)&w.m)
 		}
 		hv := setValue(h)
-		if sg.set == nil && sg.one == hv || sg.set != nil && hasHash(sg.set, sg.shift, hv) {
-			continue
+		if sg.set == nil {
+			if sg.one == hv {
+				continue
+			}
+		} else {
+			// hasHash, written out: a hit goes on to the next stage
+			// straight from the probe.
+			mask := uint64(len(sg.set) - 1)
+			for i := hv >> (sg.shift & 63); ; i = (i + 1) & mask {
+				switch setSlot(sg.set, i) {
+				case hv:
+					continue stages
+				case setEmpty:
+					break
+				default:
+					continue
+				}
+				break
+			}
 		}
 		if wc != nil {
 			orInto(wc, sg.more)

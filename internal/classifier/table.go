@@ -234,12 +234,19 @@ const (
 
 func setValue(h uint64) uint64 { return h | 2 }
 
+// setSlot returns slots[i] without a bounds check: i must be below
+// len(slots), as the indexes of a probe are (the first is a hash shifted
+// by shiftFor(len(slots)), the others are masked by len(slots)-1).
+func setSlot(slots []atomic.Uint64, i uint64) uint64 {
+	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(i)*8)).Load()
+}
+
 // hasHash reports whether the set whose slots are given holds h, a value
 // from setValue.
 func hasHash(slots []atomic.Uint64, shift uint8, h uint64) bool {
 	mask := uint64(len(slots) - 1)
 	for i := h >> (shift & 63); ; i = (i + 1) & mask {
-		switch slots[i].Load() {
+		switch setSlot(slots, i) {
 		case h:
 			return true
 		case setEmpty:
