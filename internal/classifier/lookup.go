@@ -248,7 +248,7 @@ stages:
 		slots := ref.nodes
 		mask := uint64(len(slots) - 1)
 		for i := h >> (ref.shift & 63); ; i = (i + 1) & mask {
-			n = slots[i].Load()
+			n = nodeSlot(slots, i)
 			if n == nil {
 				return nil
 			}

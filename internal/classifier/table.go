@@ -96,17 +96,18 @@ func newNode(h uint64, n int) *node {
 	return nd
 }
 
-// matches reports whether kw masked by words equals n's key words.
+// matches reports whether kw masked by words, the list n's key words were
+// made from, equals them.
 func (n *node) matches(kw *[flow.KeyWords]uint64, words []wordMask) bool {
-	// Reading inline values straight from n saves loading n.vals first.
-	vals := n.vals
-	if len(words) <= len(n.inl) {
-		vals = n.inl[:]
+	// Reading inline values straight from n saves loading n.vals first;
+	// n has as many values as words has entries.
+	vals := unsafe.Pointer(&n.inl)
+	if len(words) > len(n.inl) {
+		vals = unsafe.Pointer(unsafe.SliceData(n.vals))
 	}
-	vals = vals[:len(words)]
 	for i := range words {
 		w := &words[i]
-		if *keyWord(kw, w.idx)&w.m != vals[i] {
+		if *keyWord(kw, w.idx)&w.m != *(*uint64)(unsafe.Add(vals, uintptr(i)*8)) {
 			return false
 		}
 	}
@@ -239,6 +240,12 @@ func setValue(h uint64) uint64 { return h | 2 }
 // by shiftFor(len(slots)), the others are masked by len(slots)-1).
 func setSlot(slots []atomic.Uint64, i uint64) uint64 {
 	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(i)*8)).Load()
+}
+
+// nodeSlot returns slots[i] without a bounds check, under setSlot's
+// condition.
+func nodeSlot(slots []atomic.Pointer[node], i uint64) *node {
+	return (*atomic.Pointer[node])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(i)*unsafe.Sizeof(slots[0]))).Load()
 }
 
 // hasHash reports whether the set whose slots are given holds h, a value
