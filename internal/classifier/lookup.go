@@ -103,8 +103,10 @@ func (s *snapshot) lookup(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc 
 		if bestPri >= int32(ref.maxPri) {
 			break
 		}
-		if e := ref.visit(seed, kw, wc, s.version); e != nil && int32(e.pri) > bestPri {
-			best, bestPri = e, int32(e.pri)
+		if n := ref.visit(seed, kw, wc); n != nil {
+			if e := n.entryAt(s.version); e != nil && int32(e.pri) > bestPri {
+				best, bestPri = e, int32(e.pri)
+			}
 		}
 	}
 	// The early exit at the first subtable whose highest priority is not
@@ -160,8 +162,10 @@ subtables:
 		if bestPri >= int32(ref.maxPri) {
 			break
 		}
-		if e := ref.visit(seed, kw, wc, s.version); e != nil && int32(e.pri) > bestPri {
-			best, bestPri = e, int32(e.pri)
+		if n := ref.visit(seed, kw, wc); n != nil {
+			if e := n.entryAt(s.version); e != nil && int32(e.pri) > bestPri {
+				best, bestPri = e, int32(e.pri)
+			}
 		}
 		i++
 	}
@@ -195,11 +199,12 @@ func (ref *subRef) ruledOut(pv uint32) uint32 {
 // visit looks kw up in the subtable: it hashes kw stage by stage, starting
 // from seed, and stops at the first stage whose hash no node has, adding
 // the bits hashed so far to wc (if not nil); or, when every stage's hash
-// is known, adds all of the mask's bits to wc and returns the
-// highest-priority entry visible at version v of the node whose key is kw,
-// or nil. It leaves the first stage's bits out of wc: the caller adds
+// is known, adds all of the mask's bits to wc and returns the node whose
+// key is kw, or nil. (Which of the node's entries are visible is the
+// caller's to check: visit keeps fewer values in registers without the
+// version.) It leaves the first stage's bits out of wc: the caller adds
 // them (see subRef.upto).
-func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *entry {
+func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64) *node {
 	h := seed
 	stages := ref.stages[:ref.checks]
 stages:
@@ -259,6 +264,12 @@ stages:
 	} else if n.hash != h || !n.matches(kw, ref.all) {
 		return nil
 	}
+	return n
+}
+
+// entryAt returns the highest-priority entry of n visible at version v, or
+// nil.
+func (n *node) entryAt(v uint64) *entry {
 	// Usually the node's first entry heads it; reading it straight from n
 	// lets its fields load alongside the head pointer.
 	if f := &n.first; n.head.Load() == f && f.visible(v) {
