@@ -206,7 +206,8 @@ func (ref *subRef) ruledOut(pv uint32) uint32 {
 // them (see subRef.upto).
 func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64) *node {
 	h := seed
-	stages := ref.stages[:ref.checks]
+	// checks < numStages, a power of two: the mask spares a bounds check.
+	stages := ref.stages[:ref.checks&(numStages-1)]
 stages:
 	for j := range stages {
 		sg := &stages[j]
