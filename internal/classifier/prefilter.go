@@ -150,7 +150,13 @@ func newPreIndex(subs []subRef) *preIndex {
 
 // classOf returns what the filters of subs make of prerequisite value pv.
 func classOf(subs []subRef, pv uint32) preClass {
-	c := preClass{pm: make([]uint32, len(subs))}
+	n := 0
+	for i := range subs {
+		if subs[i].admits(pv) {
+			n++
+		}
+	}
+	c := preClass{admit: make([]int32, 0, n), refs: make([]*subRef, 0, n), pm: make([]uint32, len(subs))}
 	var pm uint32
 	for i := range subs {
 		if subs[i].admits(pv) {
