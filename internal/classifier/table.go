@@ -237,16 +237,25 @@ func setValue(h uint64) uint64 { return h | 2 }
 
 // setSlot returns slots[i] without a bounds check: i must be below
 // len(slots), as the indexes of a probe are (the first is a hash shifted
-// by shiftFor(len(slots)), the others are masked by len(slots)-1).
+// by shiftFor(len(slots)), the others are masked by len(slots)-1). It
+// loads with sync/atomic's function rather than the method, which would
+// leave a no-op (its inline mark) in the caller's probe loop.
 func setSlot(slots []atomic.Uint64, i uint64) uint64 {
-	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(i)*8)).Load()
+	return atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(i)*8)))
 }
 
-// nodeSlot returns slots[i] without a bounds check, under setSlot's
-// condition.
+// nodeSlot is setSlot for a node table.
 func nodeSlot(slots []atomic.Pointer[node], i uint64) *node {
-	return (*atomic.Pointer[node])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(i)*unsafe.Sizeof(slots[0]))).Load()
+	return (*node)(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(i)*unsafe.Sizeof(slots[0])))))
 }
+
+// setSlot and nodeSlot read a slot as the one word the atomic types hold.
+var (
+	_ [unsafe.Sizeof(atomic.Uint64{}) - unsafe.Sizeof(uint64(0))]struct{}
+	_ [unsafe.Sizeof(uint64(0)) - unsafe.Sizeof(atomic.Uint64{})]struct{}
+	_ [unsafe.Sizeof(atomic.Pointer[node]{}) - unsafe.Sizeof(unsafe.Pointer(nil))]struct{}
+	_ [unsafe.Sizeof(unsafe.Pointer(nil)) - unsafe.Sizeof(atomic.Pointer[node]{})]struct{}
+)
 
 // hasHash reports whether the set whose slots are given holds h, a value
 // from setValue.
