@@ -96,21 +96,29 @@ func (s *snapshot) lookup(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc 
 	cl := s.pre.class(pv)
 	var best *entry
 	bestPri := int32(-1)
-	subs := s.subs
-	next, end := 0, len(subs) // after the last visited; where to stop
-	for _, i := range cl.admit {
-		ref := &subs[i]
+	refs := cl.refs
+	k := 0
+	for ; k < len(refs); k++ {
+		ref := refs[k]
 		if bestPri >= int32(ref.maxPri) {
-			end = int(i)
 			break
 		}
-		if e := ref.visit(seed, kw, wc, s.version); e != nil && int32(e.pri) > bestPri {
-			best, bestPri = e, int32(e.pri)
+		if n := ref.visit(seed, kw, wc); n != nil {
+			if e := n.entryAt(s.version); e != nil && int32(e.pri) > bestPri {
+				best, bestPri = e, int32(e.pri)
+			}
 		}
-		next = int(i) + 1
 	}
 	// The early exit at the first subtable whose highest priority is not
 	// above the best, which may be one the filter skipped.
+	subs := s.subs
+	next, end := 0, len(subs) // after the last visited; where to stop
+	if k > 0 {
+		next = int(cl.admit[k-1]) + 1
+	}
+	if k < len(cl.admit) {
+		end = int(cl.admit[k])
+	}
 	for next < end && int32(subs[next].maxPri) > bestPri {
 		next++
 	}
@@ -154,8 +162,10 @@ subtables:
 		if bestPri >= int32(ref.maxPri) {
 			break
 		}
-		if e := ref.visit(seed, kw, wc, s.version); e != nil && int32(e.pri) > bestPri {
-			best, bestPri = e, int32(e.pri)
+		if n := ref.visit(seed, kw, wc); n != nil {
+			if e := n.entryAt(s.version); e != nil && int32(e.pri) > bestPri {
+				best, bestPri = e, int32(e.pri)
+			}
 		}
 		i++
 	}
@@ -189,22 +199,44 @@ func (ref *subRef) ruledOut(pv uint32) uint32 {
 // visit looks kw up in the subtable: it hashes kw stage by stage, starting
 // from seed, and stops at the first stage whose hash no node has, adding
 // the bits hashed so far to wc (if not nil); or, when every stage's hash
-// is known, adds all of the mask's bits to wc and returns the
-// highest-priority entry visible at version v of the node whose key is kw,
-// or nil. It leaves the first stage's bits out of wc: the caller adds
+// is known, adds all of the mask's bits to wc and returns the node whose
+// key is kw, or nil. (Which of the node's entries are visible is the
+// caller's to check: visit keeps fewer values in registers without the
+// version.) It leaves the first stage's bits out of wc: the caller adds
 // them (see subRef.upto).
-func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *entry {
+func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64) *node {
 	h := seed
-	stages := ref.stages[:ref.checks]
+	// checks < numStages, a power of two: the mask spares a bounds check.
+	stages := ref.stages[:ref.checks&(numStages-1)]
+stages:
 	for j := range stages {
 		sg := &stages[j]
 		for i := range sg.words {
 			w := &sg.words[i]
 			h = mix(h, w, *keyWord(kw, w.idx)&w.m)
 		}
-		hv := setValue(h)
-		if sg.set == nil && sg.one == hv || sg.set != nil && hasHash(sg.set, sg.shift, hv) {
-			continue
+		// setValue(h), written out: the inlined call would leave a no-op
+		// (its inline mark) in the loop.
+		hv := h | 2
+		if sg.set == nil {
+			if sg.one == hv {
+				continue
+			}
+		} else {
+			// hasHash, written out: a hit goes on to the next stage
+			// straight from the probe.
+			mask := uint64(len(sg.set) - 1)
+			for i := hv >> (sg.shift & 63); ; i = (i + 1) & mask {
+				switch setSlot(sg.set, i) {
+				case hv:
+					continue stages
+				case setEmpty:
+					break
+				default:
+					continue
+				}
+				break
+			}
 		}
 		if wc != nil {
 			orInto(wc, sg.more)
@@ -224,7 +256,7 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 		slots := ref.nodes
 		mask := uint64(len(slots) - 1)
 		for i := h >> (ref.shift & 63); ; i = (i + 1) & mask {
-			n = slots[i].Load()
+			n = nodeSlot(slots, i)
 			if n == nil {
 				return nil
 			}
@@ -235,6 +267,12 @@ func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64, v uint64) *
 	} else if n.hash != h || !n.matches(kw, ref.all) {
 		return nil
 	}
+	return n
+}
+
+// entryAt returns the highest-priority entry of n visible at version v, or
+// nil.
+func (n *node) entryAt(v uint64) *entry {
 	// Usually the node's first entry heads it; reading it straight from n
 	// lets its fields load alongside the head pointer.
 	if f := &n.first; n.head.Load() == f && f.visible(v) {

@@ -39,8 +39,9 @@ type preIndex struct {
 
 // preClass is what the filters make of the keys of one class.
 type preClass struct {
-	admit []int32  // the subtables whose filters admit the keys, in order
-	pm    []uint32 // pm[i]: the bits compared by the filters of subtables 0..i that do not admit them
+	admit []int32   // the subtables whose filters admit the keys, in order
+	refs  []*subRef // and their views (refs[i] is &subs[admit[i]])
+	pm    []uint32  // pm[i]: the bits compared by the filters of subtables 0..i that do not admit them
 }
 
 // class returns the class of prerequisite value pv.
@@ -149,11 +150,18 @@ func newPreIndex(subs []subRef) *preIndex {
 
 // classOf returns what the filters of subs make of prerequisite value pv.
 func classOf(subs []subRef, pv uint32) preClass {
-	c := preClass{pm: make([]uint32, len(subs))}
+	n := 0
+	for i := range subs {
+		if subs[i].admits(pv) {
+			n++
+		}
+	}
+	c := preClass{admit: make([]int32, 0, n), refs: make([]*subRef, 0, n), pm: make([]uint32, len(subs))}
 	var pm uint32
 	for i := range subs {
 		if subs[i].admits(pv) {
 			c.admit = append(c.admit, int32(i))
+			c.refs = append(c.refs, &subs[i])
 		} else {
 			pm |= subs[i].ruledOut(pv)
 		}

@@ -10,6 +10,9 @@ import (
 // numStages is how many groups of key bits a lookup checks in turn.
 const numStages = 4
 
+// numStages is a power of two (see visit).
+var _ [0]struct{} = [numStages & (numStages - 1)]struct{}{}
+
 // stageMasks[i] selects the key bits of stage i: pipeline state, tunnel and
 // in_port; then L2; then L3 (ARP's hardware addresses, which IPv6 ND's
 // link-layer options share, included); then L4 and everything else. The

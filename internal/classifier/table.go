@@ -96,17 +96,18 @@ func newNode(h uint64, n int) *node {
 	return nd
 }
 
-// matches reports whether kw masked by words equals n's key words.
+// matches reports whether kw masked by words, the list n's key words were
+// made from, equals them.
 func (n *node) matches(kw *[flow.KeyWords]uint64, words []wordMask) bool {
-	// Reading inline values straight from n saves loading n.vals first.
-	vals := n.vals
-	if len(words) <= len(n.inl) {
-		vals = n.inl[:]
+	// Reading inline values straight from n saves loading n.vals first;
+	// n has as many values as words has entries.
+	vals := unsafe.Pointer(&n.inl)
+	if len(words) > len(n.inl) {
+		vals = unsafe.Pointer(unsafe.SliceData(n.vals))
 	}
-	vals = vals[:len(words)]
 	for i := range words {
 		w := &words[i]
-		if *keyWord(kw, w.idx)&w.m != vals[i] {
+		if *keyWord(kw, w.idx)&w.m != *(*uint64)(unsafe.Add(vals, uintptr(i)*8)) {
 			return false
 		}
 	}
@@ -234,12 +235,34 @@ const (
 
 func setValue(h uint64) uint64 { return h | 2 }
 
+// setSlot returns slots[i] without a bounds check: i must be below
+// len(slots), as the indexes of a probe are (the first is a hash shifted
+// by shiftFor(len(slots)), the others are masked by len(slots)-1). It
+// loads with sync/atomic's function rather than the method, which would
+// leave a no-op (its inline mark) in the caller's probe loop.
+func setSlot(slots []atomic.Uint64, i uint64) uint64 {
+	return atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(i)*8)))
+}
+
+// nodeSlot is setSlot for a node table.
+func nodeSlot(slots []atomic.Pointer[node], i uint64) *node {
+	return (*node)(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(i)*unsafe.Sizeof(slots[0])))))
+}
+
+// setSlot and nodeSlot read a slot as the one word the atomic types hold.
+var (
+	_ [unsafe.Sizeof(atomic.Uint64{}) - unsafe.Sizeof(uint64(0))]struct{}
+	_ [unsafe.Sizeof(uint64(0)) - unsafe.Sizeof(atomic.Uint64{})]struct{}
+	_ [unsafe.Sizeof(atomic.Pointer[node]{}) - unsafe.Sizeof(unsafe.Pointer(nil))]struct{}
+	_ [unsafe.Sizeof(unsafe.Pointer(nil)) - unsafe.Sizeof(atomic.Pointer[node]{})]struct{}
+)
+
 // hasHash reports whether the set whose slots are given holds h, a value
 // from setValue.
 func hasHash(slots []atomic.Uint64, shift uint8, h uint64) bool {
 	mask := uint64(len(slots) - 1)
 	for i := h >> (shift & 63); ; i = (i + 1) & mask {
-		switch slots[i].Load() {
+		switch setSlot(slots, i) {
 		case h:
 			return true
 		case setEmpty:
