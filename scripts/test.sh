@@ -30,6 +30,27 @@ go test -race -count=1 -timeout 10m ./internal/cache ./internal/pipeline ./inter
     ./internal/classifier ./internal/agent ./internal/bridge ./internal/ofswitch ./internal/openflow/channel \
     ./internal/feature/meter ./internal/datapath/tunnel
 
+# fuzz TARGET PKG TIME runs one fuzz target. Go 1.26's fuzzing coordinator
+# can fail a target with a bare "context deadline exceeded" when -fuzztime
+# ends while a worker is mid-input (golang/go#75804, fixed in Go 1.27):
+# such a run fuzzed its whole time and found nothing, so it passes, said
+# loudly. Any other failure, or one that wrote a failing input, fails.
+fuzz() {
+    local corpus=$2/testdata/fuzz/$1 out rc=0
+    local before; before=$(ls "$corpus" 2>/dev/null | sort || true)
+    out=$(mktemp)
+    go test -run '^$' -fuzz "^$1\$" -fuzztime "$3" "$2" 2>&1 | tee "$out" || rc=$?
+    if [ $rc != 0 ] && [ "$(ls "$corpus" 2>/dev/null | sort || true)" = "$before" ] &&
+        grep -q -- "^--- FAIL: $1 " "$out" && [ "$(grep -A1 -- "^--- FAIL: $1 " "$out" | tail -1 | tr -d ' \t')" = contextdeadlineexceeded ] &&
+        ! grep -q "Failing input written" "$out"; then
+        echo "!! $1: Go's fuzzing coordinator reported \"context deadline exceeded\" at the end of -fuzztime" >&2
+        echo "!! with no failing input (golang/go#75804, fixed in Go 1.27): the target ran its time; counted as passed." >&2
+        rc=0
+    fi
+    rm -f "$out"
+    return $rc
+}
+
 if [ "${CI:-}" = true ] || [ "${FUZZ:-}" = 1 ]; then
     # The packet parser and the flow-syntax parser get a minute each, the
     # other targets 45 seconds (FUZZTIME overrides both).
@@ -48,7 +69,7 @@ if [ "${CI:-}" = true ] || [ "${FUZZ:-}" = 1 ]; then
         "FuzzDecode ./internal/resource $short" "FuzzReplicaApply ./internal/manager $short"; do
         set -- $target
         echo "== fuzz $1 ($3)"
-        go test -run '^$' -fuzz "^$1\$" -fuzztime "$3" "$2"
+        fuzz "$@"
     done
 fi
 echo "== all tests passed"
