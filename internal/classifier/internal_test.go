@@ -3,6 +3,7 @@ package classifier
 import (
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dvs-project/dvs/internal/flow"
@@ -307,6 +308,20 @@ func TestPrerequisiteIndex(t *testing.T) {
 	} {
 		if got := c.Lookup(&tt.k, nil); got != tt.want {
 			t.Errorf("Lookup(%#x/%d) = %p, want %p", tt.k.EthType, tt.k.NwProto, got, tt.want)
+		}
+	}
+}
+
+// hasHash reports whether the set whose slots are given holds h, a value
+// from setValue: the probe that subRef.visit writes out, for the tests.
+func hasHash(slots []atomic.Uint64, shift uint8, h uint64) bool {
+	mask := uint64(len(slots) - 1)
+	for i := h >> (shift & 63); ; i = (i + 1) & mask {
+		switch setSlot(slots, i) {
+		case h:
+			return true
+		case setEmpty:
+			return false
 		}
 	}
 }

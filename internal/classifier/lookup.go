@@ -23,14 +23,14 @@ type subRef struct {
 	// of pre matches no rule. Unused slots hold noPre, which no value
 	// under a mask equals; a subtable without a filter has preMask 0 and
 	// pre {0, noPre, ...}, which admit every key.
-	preMask uint32
-	pre     [maxPre]uint32
-	preEth  [maxPre]uint32 // pre's eth_types (unused slots hold noPre)
-	checks  int32          // stages with a hash set: all but the last
-	stages  [numStages - 1]stageRef
-	last    []wordMask // the last stage's bits
-	more    []wordMask // all bits but the first stage's, each key word once
-	all     []wordMask // all bits, each key word once
+	preMask     uint32
+	pre         [maxPre]uint32
+	preEthTypes [maxPre]uint32 // pre's eth_types (unused slots hold noPre)
+	checks      int32          // stages with a hash set: all but the last
+	stages      [numStages - 1]stageRef
+	last        []wordMask // the last stage's bits
+	more        []wordMask // all bits but the first stage's, each key word once
+	all         []wordMask // all bits, each key word once
 	// upto is the first-stage bits of this subtable and of all before it
 	// in the snapshot, each key word once: a lookup that visits the
 	// subtables up to this one examines them all, so it adds them to its
@@ -190,7 +190,7 @@ func (ref *subRef) admits(pv uint32) bool {
 func (ref *subRef) ruledOut(pv uint32) uint32 {
 	em := ref.preMask &^ 0xff
 	v := pv & em
-	if v == ref.preEth[0] || v == ref.preEth[1] || v == ref.preEth[2] || v == ref.preEth[3] {
+	if v == ref.preEthTypes[0] || v == ref.preEthTypes[1] || v == ref.preEthTypes[2] || v == ref.preEthTypes[3] {
 		return ref.preMask
 	}
 	return em
@@ -223,7 +223,7 @@ stages:
 				continue
 			}
 		} else {
-			// hasHash, written out: a hit goes on to the next stage
+			// The set's probe, written out: a hit goes on to the next stage
 			// straight from the probe.
 			mask := uint64(len(sg.set) - 1)
 			for i := hv >> (sg.shift & 63); ; i = (i + 1) & mask {

@@ -187,13 +187,13 @@ func (st *subtable) ref() subRef {
 		r.one, r.nodes = st.table.only(), nil
 	}
 	r.pre = [maxPre]uint32{0, noPre, noPre, noPre} // no filter: admit all
-	r.preEth = [maxPre]uint32{noPre, noPre, noPre, noPre}
+	r.preEthTypes = [maxPre]uint32{noPre, noPre, noPre, noPre}
 	if m := st.preMask(); m != 0 && !st.preOff {
 		r.preMask = m
 		for i := range r.pre {
 			r.pre[i] = noPre
 			if i < len(st.pre) {
-				r.pre[i], r.preEth[i] = st.pre[i].v, st.pre[i].v&^0xff
+				r.pre[i], r.preEthTypes[i] = st.pre[i].v, st.pre[i].v&^0xff
 			}
 		}
 	}

@@ -257,20 +257,6 @@ var (
 	_ [unsafe.Sizeof(unsafe.Pointer(nil)) - unsafe.Sizeof(atomic.Pointer[node]{})]struct{}
 )
 
-// hasHash reports whether the set whose slots are given holds h, a value
-// from setValue.
-func hasHash(slots []atomic.Uint64, shift uint8, h uint64) bool {
-	mask := uint64(len(slots) - 1)
-	for i := h >> (shift & 63); ; i = (i + 1) & mask {
-		switch setSlot(slots, i) {
-		case h:
-			return true
-		case setEmpty:
-			return false
-		}
-	}
-}
-
 // hashSet is the set of stage hashes of a subtable's nodes. The writer
 // counts the nodes behind each hash, so a hash leaves when its last node
 // does.
