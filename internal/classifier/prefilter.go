@@ -20,21 +20,28 @@ const (
 	preEthProto = 0xffffff
 )
 
-// ethClass marks the keys of the index that stand for an eth_type.
-const ethClass = 1 << 24
-
 // maxPreCells bounds the index's size, in classes times subtables: a table
 // with very many filtered subtables does without one.
 const maxPreCells = 1 << 16
 
-// preIndex maps a prerequisite value to its class: an open-addressing
-// table whose keys are the exact values the filters list, and eth_type<<8
-// | ethClass for the eth_types they list.
+// preIndex maps a prerequisite value to its class in two steps: its
+// eth_type picks a row, and the row's ip_proto table (when some filter
+// lists an exact value of that eth_type) picks the class. Rows sit in a
+// table whose multiplier gives every listed eth_type a slot of its own, so
+// finding the row is a single probe.
 type preIndex struct {
-	keys    []uint32 // noPre in empty slots
+	rows    []preRow // eths[i]'s row in slot i; an unused slot's eth is noPre
+	mul     uint32   // the multiplier that spreads the listed eth_types
+	shift   uint8    // 32 - log2(len(rows))
 	classes []preClass
-	shift   uint8 // 32 - log2(len(keys))
-	none    preClass
+	none    *preClass // the class of eth_types no filter lists
+}
+
+// preRow is what the filters make of the keys of one eth_type.
+type preRow struct {
+	eth    uint32
+	cls    *preClass       // the class of every key of eth, when protos is nil
+	protos *[256]*preClass // the class of each ip_proto, when a filter lists one
 }
 
 // preClass is what the filters make of the keys of one class.
@@ -44,27 +51,21 @@ type preClass struct {
 	pm    []uint32  // pm[i]: the bits compared by the filters of subtables 0..i that do not admit them
 }
 
-// class returns the class of prerequisite value pv.
+// class returns the class of prerequisite value pv. (Inlined, it would
+// leave the lookup loop fewer registers: the loop reloads more after each
+// visit than the call costs.)
+//
+//go:noinline
 func (x *preIndex) class(pv uint32) *preClass {
-	if c := x.find(pv); c != nil {
-		return c
+	e := pv >> 8
+	r := &x.rows[(e*x.mul)>>(x.shift&31)]
+	if r.eth != e {
+		return x.none
 	}
-	if c := x.find(pv&preEth | ethClass); c != nil {
-		return c
+	if r.protos != nil {
+		return r.protos[uint8(pv)]
 	}
-	return &x.none
-}
-
-func (x *preIndex) find(k uint32) *preClass {
-	mask := uint32(len(x.keys) - 1)
-	for i := (k * 0x9e3779b1) >> (x.shift & 31); ; i = (i + 1) & mask {
-		switch x.keys[i] {
-		case k:
-			return &x.classes[i]
-		case noPre:
-			return nil
-		}
-	}
+	return r.cls
 }
 
 // preIndexMin is the fewest filtered subtables a snapshot indexes: with
@@ -96,7 +97,7 @@ func newPreIndex(subs []subRef) *preIndex {
 			if ref.preMask == preEthProto {
 				full = append(full, v)
 			}
-			eths = append(eths, v&preEth)
+			eths = append(eths, v>>8)
 		}
 	}
 	if filtered < preIndexMin {
@@ -106,46 +107,85 @@ func newPreIndex(subs []subRef) *preIndex {
 	full = slices.Compact(full)
 	slices.Sort(eths)
 	eths = slices.Compact(eths)
-	n := len(full) + len(eths)
-	if (n+1)*len(subs) > maxPreCells {
+	if (len(full)+len(eths)+1)*len(subs) > maxPreCells {
 		return nil
 	}
-	size := 2
-	for size < 2*n {
-		size *= 2
+	x := &preIndex{}
+	x.rows, x.mul, x.shift = spread(eths)
+	// The classes: one per listed value, one per listed eth_type (for its
+	// values no filter lists), and one for the other eth_types. Class
+	// storage is allocated at once, so the pointers stay put.
+	x.classes = make([]preClass, 0, len(full)+len(eths)+1)
+	class := func(pv uint32) *preClass {
+		x.classes = append(x.classes, classOf(subs, pv))
+		return &x.classes[len(x.classes)-1]
 	}
-	x := &preIndex{keys: make([]uint32, size), classes: make([]preClass, size), shift: uint8(33 - bits.Len(uint(size)))}
-	for i := range x.keys {
-		x.keys[i] = noPre
-	}
-	add := func(k, pv uint32) {
-		mask := uint32(size - 1)
-		i := (k * 0x9e3779b1) >> x.shift
-		for x.keys[i] != noPre {
-			i = (i + 1) & mask
+	for i := range x.rows {
+		r := &x.rows[i]
+		if r.eth == noPre {
+			continue
 		}
-		x.keys[i], x.classes[i] = k, classOf(subs, pv)
-	}
-	for _, v := range full {
-		add(v, v)
-	}
-	for _, e := range eths {
-		// A value of this eth_type that no filter lists.
-		v := e
-		for v&preEth == e && slices.Contains(full, v) {
-			v++
+		e := r.eth << 8
+		lo, _ := slices.BinarySearch(full, e)
+		hi, _ := slices.BinarySearch(full, e+0x100)
+		if lo == hi {
+			r.cls = class(e)
+			continue
 		}
-		if v&preEth == e { // else every value of e is a class of its own
-			add(e|ethClass, v)
+		r.protos = new([256]*preClass)
+		var other *preClass // the eth_type's values no filter lists
+		for p := range uint32(256) {
+			if lo < hi && full[lo] == e|p {
+				r.protos[p] = class(e | p)
+				lo++
+				continue
+			}
+			if other == nil {
+				other = class(e | p)
+			}
+			r.protos[p] = other
 		}
 	}
 	// An eth_type that no filter lists.
 	e := uint32(0)
 	for slices.Contains(eths, e) {
-		e += 1 << 8
+		e++
 	}
-	x.none = classOf(subs, e)
+	x.none = class(e << 8)
 	return x
+}
+
+// spread returns a table with a slot of its own for each of eths (16-bit
+// values), which the others hold noPre, the multiplier that takes an eth_type
+// to its slot and the shift after it: slot (e*mul)>>shift. It tries odd
+// multipliers in a fixed sequence, doubling the table when they fail.
+func spread(eths []uint32) ([]preRow, uint32, uint8) {
+	size := 2
+	for size < 2*len(eths) {
+		size *= 2
+	}
+	seq := uint64(0)
+	for {
+		shift := uint8(33 - bits.Len(uint(size)))
+	tries:
+		for range 32 {
+			seq++
+			mul := uint32(splitmix(seq)) | 1
+			rows := make([]preRow, size)
+			for i := range rows {
+				rows[i].eth = noPre
+			}
+			for _, e := range eths {
+				i := (e * mul) >> shift
+				if rows[i].eth != noPre {
+					continue tries
+				}
+				rows[i].eth = e
+			}
+			return rows, mul, shift
+		}
+		size *= 2
+	}
 }
 
 // classOf returns what the filters of subs make of prerequisite value pv.
