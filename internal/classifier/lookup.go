@@ -26,11 +26,12 @@ type subRef struct {
 	preMask     uint32
 	pre         [maxPre]uint32
 	preEthTypes [maxPre]uint32 // pre's eth_types (unused slots hold noPre)
-	checks      int32          // stages with a hash set: all but the last
-	stages      [numStages - 1]stageRef
-	last        []wordMask // the last stage's bits
-	more        []wordMask // all bits but the first stage's, each key word once
-	all         []wordMask // all bits, each key word once
+	// words are the mask's words stage by stage; the last word of each
+	// stage with a hash set names it (wordMask.chk).
+	words  []wordMask
+	stages [numStages]stageRef // stages[numStages-1], the last stage's, is unused
+	more   []wordMask          // all bits but the first stage's, each key word once
+	all    []wordMask          // all bits, each key word once
 	// upto is the first-stage bits of this subtable and of all before it
 	// in the snapshot, each key word once: a lookup that visits the
 	// subtables up to this one examines them all, so it adds them to its
@@ -44,7 +45,6 @@ type subRef struct {
 
 // stageRef is a stage of a subtable but the last.
 type stageRef struct {
-	words []wordMask // the stage's bits
 	more  []wordMask // the bits of the stages after the first up to this one, each key word once
 	set   []atomic.Uint64
 	shift uint8  // shiftFor(len(set))
@@ -206,17 +206,18 @@ func (ref *subRef) ruledOut(pv uint32) uint32 {
 // them (see subRef.upto).
 func (ref *subRef) visit(seed uint64, kw, wc *[flow.KeyWords]uint64) *node {
 	h := seed
-	// checks < numStages, a power of two: the mask spares a bounds check.
-	stages := ref.stages[:ref.checks&(numStages-1)]
-stages:
-	for j := range stages {
-		sg := &stages[j]
-		for i := range sg.words {
-			w := &sg.words[i]
-			h = mix(h, w, *keyWord(kw, w.idx)&w.m)
+	ws := ref.words
+words:
+	for i := range ws {
+		w := &ws[i]
+		h = mix(h, w, *keyWord(kw, w.idx)&w.m)
+		if w.chk == 0 {
+			continue
 		}
-		// setValue(h), written out: the inlined call would leave a no-op
-		// (its inline mark) in the loop.
+		// The end of a stage with a set: chk-1 < numStages-1, so the mask
+		// spares a bounds check. setValue(h), written out: the inlined
+		// call would leave a no-op (its inline mark) in the loop.
+		sg := &ref.stages[(w.chk-1)&(numStages-1)]
 		hv := h | 2
 		if sg.set == nil {
 			if sg.one == hv {
@@ -229,7 +230,7 @@ stages:
 			for i := hv >> (sg.shift & 63); ; i = (i + 1) & mask {
 				switch setSlot(sg.set, i) {
 				case hv:
-					continue stages
+					continue words
 				case setEmpty:
 					break
 				default:
@@ -242,10 +243,6 @@ stages:
 			orInto(wc, sg.more)
 		}
 		return nil
-	}
-	for i := range ref.last {
-		w := &ref.last[i]
-		h = mix(h, w, *keyWord(kw, w.idx)&w.m)
 	}
 	if wc != nil {
 		orInto(wc, ref.more)

@@ -110,6 +110,9 @@ func newSubtable(m *flow.Mask, seed uint64) *subtable {
 		}
 	}
 	st.words = st.words[:len(st.words):len(st.words)]
+	for i := range st.nstages - 1 { // every stage but the last has a set
+		st.words[st.ends[i]-1].chk = uint32(i + 1)
+	}
 	if st.nstages > 0 {
 		st.first = merged(st.words[:st.ends[0]])
 		for i := 1; i < st.nstages; i++ {
@@ -166,22 +169,17 @@ func without(ws, drop []wordMask) []wordMask {
 
 // ref returns the snapshot's view of st.
 func (st *subtable) ref() subRef {
-	r := subRef{maxPri: st.prios.max(), all: st.all, nodes: st.table.slots, shift: shiftFor(len(st.table.slots)), st: st}
-	start := 0
-	for i := range st.nstages {
-		end := int(st.ends[i])
-		if i == st.nstages-1 {
-			r.last, r.more = st.words[start:end:end], st.more[i]
-			break
-		}
-		r.stages[i] = stageRef{words: st.words[start:end:end], more: st.more[i]}
+	r := subRef{maxPri: st.prios.max(), words: st.words, all: st.all, nodes: st.table.slots, shift: shiftFor(len(st.table.slots)), st: st}
+	if st.nstages > 0 {
+		r.more = st.more[st.nstages-1]
+	}
+	for i := range st.nstages - 1 {
+		r.stages[i] = stageRef{more: st.more[i]}
 		if set := st.sets[i]; set.used == 1 {
 			r.stages[i].one = set.only()
 		} else {
 			r.stages[i].set, r.stages[i].shift = set.slots, shiftFor(len(set.slots))
 		}
-		r.checks++
-		start = end
 	}
 	if st.table.used == 1 {
 		r.one, r.nodes = st.table.only(), nil

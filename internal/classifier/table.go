@@ -29,9 +29,12 @@ func shiftFor(n int) uint8 { return uint8(bits.LeadingZeros64(uint64(n - 1))) }
 
 // wordMask is one word of a mask: the index of the key word (always below
 // flow.KeyWords, which lookups rely on: see keyWord) and its bits, and in
-// the lists a subtable hashes with, the word's multiplier (odd).
+// the lists a subtable hashes with, the word's multiplier (odd) and, on
+// the last word of a stage that has a hash set, the stage's number plus
+// one (see subRef.visit).
 type wordMask struct {
 	idx uint32
+	chk uint32
 	m   uint64
 	mul uint64
 }
