@@ -66,7 +66,50 @@ func (c *Classifier) Lookup(k *flow.Key, wc *flow.Mask) *flow.Rule {
 	pv := preValue(k)
 	for {
 		s := c.snap.Load()
-		e, pm := s.lookup(c.seed, kw, pv, ww)
+		var best *entry
+		var pm uint32 // the prerequisite bits that the filters of skipped subtables compared
+		if s.pre == nil {
+			best, pm = s.lookupEach(c.seed, kw, pv, ww)
+		} else {
+			// The prerequisite index says which subtables the filters
+			// admit for pv: visit those in order, and afterwards find where
+			// the lookup would have stopped among the ones passed over. (Written
+			// out here: a call would cost more than its frame.)
+			cl := s.pre.class(pv)
+			bestPri := int32(-1)
+			refs := cl.refs
+			i := 0
+			for ; i < len(refs); i++ {
+				ref := refs[i]
+				if bestPri >= int32(ref.maxPri) {
+					break
+				}
+				if n := ref.visit(c.seed, kw, ww); n != nil {
+					if e := n.entryAt(s.version); e != nil && int32(e.pri) > bestPri {
+						best, bestPri = e, int32(e.pri)
+					}
+				}
+			}
+			// The early exit at the first subtable whose highest priority
+			// is not above the best, which may be one the filter skipped.
+			subs := s.subs
+			next, end := 0, len(subs) // after the last visited; where to stop
+			if i > 0 {
+				next = int(cl.admit[i-1]) + 1
+			}
+			if i < len(cl.admit) {
+				end = int(cl.admit[i])
+			}
+			for next < end && int32(subs[next].maxPri) > bestPri {
+				next++
+			}
+			if next > 0 {
+				if ww != nil {
+					orInto(ww, subs[next-1].upto)
+				}
+				pm = cl.pm[next-1]
+			}
+		}
 		if wc != nil && pm != 0 {
 			// The prerequisite bits the filters compared.
 			wc.EthType |= uint16(pm >> 8)
@@ -74,65 +117,18 @@ func (c *Classifier) Lookup(k *flow.Key, wc *flow.Mask) *flow.Rule {
 		}
 		// A retry may leave extra bits in wc; more bits are always safe.
 		if c.reclaimed.Load() <= s.version {
-			if e == nil {
+			if best == nil {
 				return nil
 			}
-			return e.rule
+			return best.rule
 		}
 	}
 }
 
-// lookup returns the entry for kw, whose prerequisite value is pv, and
-// the prerequisite bits that skipped subtables compared, which wc (if not
-// nil) needs too.
-//
-// The snapshot's prerequisite index says which subtables the filters admit
-// for pv: lookup visits those in order, and afterwards finds where it would
-// have stopped among the ones passed over.
-func (s *snapshot) lookup(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc *[flow.KeyWords]uint64) (*entry, uint32) {
-	if s.pre == nil {
-		return s.lookupEach(seed, kw, pv, wc)
-	}
-	cl := s.pre.class(pv)
-	var best *entry
-	bestPri := int32(-1)
-	refs := cl.refs
-	k := 0
-	for ; k < len(refs); k++ {
-		ref := refs[k]
-		if bestPri >= int32(ref.maxPri) {
-			break
-		}
-		if n := ref.visit(seed, kw, wc); n != nil {
-			if e := n.entryAt(s.version); e != nil && int32(e.pri) > bestPri {
-				best, bestPri = e, int32(e.pri)
-			}
-		}
-	}
-	// The early exit at the first subtable whose highest priority is not
-	// above the best, which may be one the filter skipped.
-	subs := s.subs
-	next, end := 0, len(subs) // after the last visited; where to stop
-	if k > 0 {
-		next = int(cl.admit[k-1]) + 1
-	}
-	if k < len(cl.admit) {
-		end = int(cl.admit[k])
-	}
-	for next < end && int32(subs[next].maxPri) > bestPri {
-		next++
-	}
-	if next == 0 {
-		return best, 0
-	}
-	if wc != nil {
-		orInto(wc, subs[next-1].upto)
-	}
-	return best, cl.pm[next-1]
-}
-
-// lookupEach is lookup for a snapshot without a prerequisite index: it
-// applies each subtable's filter in turn.
+// lookupEach is Lookup's search in a snapshot without a prerequisite
+// index: it applies each subtable's filter in turn. It returns the entry
+// found, or nil, and the prerequisite bits that skipped subtables
+// compared, which wc (if not nil) needs too.
 func (s *snapshot) lookupEach(seed uint64, kw *[flow.KeyWords]uint64, pv uint32, wc *[flow.KeyWords]uint64) (*entry, uint32) {
 	var best *entry
 	bestPri := int32(-1)
