@@ -454,8 +454,9 @@ func (c *Classifier) publish(v uint64) {
 func setUpto(subs []subRef) {
 	var acc [flow.KeyWords]uint64
 	var used uint64 // the words of acc that are not zero (the key has fewer than 64)
-	buf := make([]wordMask, 0, 2*flow.KeyWords)
-	var upto []wordMask
+	ws := make([]wordMask, 0, flow.KeyWords)
+	buf := make([]bitPair, 0, flow.KeyWords)
+	var upto []bitPair
 	for i := range subs {
 		grew := false
 		for _, w := range subs[i].st.first {
@@ -466,11 +467,13 @@ func setUpto(subs []subRef) {
 			}
 		}
 		if grew {
-			start := len(buf)
+			ws = ws[:0]
 			for u := used; u != 0; u &= u - 1 {
 				j := bits.TrailingZeros64(u)
-				buf = append(buf, wordMask{idx: uint32(j), m: acc[j]})
+				ws = append(ws, wordMask{idx: uint32(j), m: acc[j]})
 			}
+			start := len(buf)
+			buf = appendPairs(buf, ws)
 			// Earlier lists keep the array they were cut from if buf grows.
 			upto = buf[start:len(buf):len(buf)]
 		}

@@ -30,13 +30,13 @@ type subRef struct {
 	// stage with a hash set names it (wordMask.chk).
 	words  []wordMask
 	stages [numStages]stageRef // stages[numStages-1], the last stage's, is unused
-	more   []wordMask          // all bits but the first stage's, each key word once
+	more   []bitPair           // all bits but the first stage's
 	all    []wordMask          // all bits, each key word once
 	// upto is the first-stage bits of this subtable and of all before it
 	// in the snapshot, each key word once: a lookup that visits the
 	// subtables up to this one examines them all, so it adds them to its
 	// mask at once when it ends instead of once per visit.
-	upto  []wordMask
+	upto  []bitPair
 	nodes []atomic.Pointer[node]
 	shift uint8 // shiftFor(len(nodes))
 	one   *node // the only node, when there is one; nodes is nil then
@@ -45,7 +45,7 @@ type subRef struct {
 
 // stageRef is a stage of a subtable but the last.
 type stageRef struct {
-	more  []wordMask // the bits of the stages after the first up to this one, each key word once
+	more  []bitPair // the bits of the stages after the first up to this one
 	set   []atomic.Uint64
 	shift uint8  // shiftFor(len(set))
 	one   uint64 // the only stored hash, when there is one; set is nil then

@@ -62,7 +62,7 @@ type subtable struct {
 	// empty). all is every bit of the mask: what nodes hold and are
 	// compared with. Each list names a key word once.
 	first []wordMask
-	more  [numStages][]wordMask
+	more  [numStages][]bitPair
 	all   []wordMask
 
 	// Writer-only state. Lookups reach sets and table through the
@@ -116,7 +116,7 @@ func newSubtable(m *flow.Mask, seed uint64) *subtable {
 	if st.nstages > 0 {
 		st.first = merged(st.words[:st.ends[0]])
 		for i := 1; i < st.nstages; i++ {
-			st.more[i] = without(merged(st.words[:st.ends[i]]), st.first)
+			st.more[i] = pairsOf(without(merged(st.words[:st.ends[i]]), st.first))
 		}
 		st.all = merged(st.words)
 	}

@@ -39,11 +39,39 @@ type wordMask struct {
 	mul uint64
 }
 
-// orInto sets in wc every bit that ws examines.
-func orInto(wc *[flow.KeyWords]uint64, ws []wordMask) {
-	for i := range ws {
-		w := &ws[i]
-		*keyWord(wc, w.idx) |= w.m
+// bitPair is two words of bits that a lookup adds to its mask. Such lists
+// come in pairs, the last word of an odd list repeated (adding bits twice
+// changes nothing), so that orInto adds two words a turn.
+type bitPair [2]struct {
+	idx uint32 // below flow.KeyWords, as a wordMask's
+	m   uint64
+}
+
+// pairsOf returns ws, whose words are distinct, as pairs.
+func pairsOf(ws []wordMask) []bitPair {
+	ps := appendPairs(nil, ws)
+	return ps[:len(ps):len(ps)]
+}
+
+// appendPairs appends ws, whose words are distinct, to ps as pairs.
+func appendPairs(ps []bitPair, ws []wordMask) []bitPair {
+	for i := 0; i < len(ws); i += 2 {
+		var p bitPair
+		for j := range p {
+			w := &ws[min(i+j, len(ws)-1)]
+			p[j].idx, p[j].m = w.idx, w.m
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// orInto sets in wc every bit of ps.
+func orInto(wc *[flow.KeyWords]uint64, ps []bitPair) {
+	for i := range ps {
+		p := &ps[i]
+		*keyWord(wc, p[0].idx) |= p[0].m
+		*keyWord(wc, p[1].idx) |= p[1].m
 	}
 }
 
