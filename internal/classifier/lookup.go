@@ -214,18 +214,21 @@ words:
 		// spares a bounds check. setValue(h), written out: the inlined
 		// call would leave a no-op (its inline mark) in the loop.
 		sg := &ref.stages[(w.chk-1)&(numStages-1)]
-		hv := h | 2
+		// setValue(h), written out: the inlined call would leave a no-op
+		// (its inline mark) in the loop. The hash goes on from the set
+		// value, which keeps a single register for both.
+		h |= 2
 		if sg.set == nil {
-			if sg.one == hv {
+			if sg.one == h {
 				continue
 			}
 		} else {
 			// The set's probe, written out: a hit goes on to the next stage
 			// straight from the probe.
 			mask := uint64(len(sg.set) - 1)
-			for i := hv >> (sg.shift & 63); ; i = (i + 1) & mask {
+			for i := h >> (sg.shift & 63); ; i = (i + 1) & mask {
 				switch setSlot(sg.set, i) {
-				case hv:
+				case h:
 					continue words
 				case setEmpty:
 					break

@@ -208,6 +208,10 @@ func (st *subtable) hashes(seed uint64, kw *[flow.KeyWords]uint64, hs *[numStage
 		for _, w := range st.words[start:st.ends[i]] {
 			h = mix(h, &w, kw[w.idx]&w.m)
 		}
+		if i < st.nstages-1 {
+			// A stage with a set goes on from its set value (see visit).
+			h = setValue(h)
+		}
 		start = int(st.ends[i])
 		hs[i] = h
 	}
