@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/dvs-project/dvs/internal/flow"
 )
@@ -322,6 +323,87 @@ func hasHash(slots []atomic.Uint64, shift uint8, h uint64) bool {
 			return true
 		case setEmpty:
 			return false
+		}
+	}
+}
+
+// TestNodeHeads checks that every node's first.heads says whether its first
+// entry heads its list, through inserts ahead of and behind the first entry,
+// removals, replacing upserts and failed batches, on nodes holding many
+// rules of few priorities.
+func TestNodeHeads(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	c := New()
+	var live []*flow.Rule
+	rule := func() *flow.Rule {
+		r := &flow.Rule{Priority: uint16(rnd.IntN(4))}
+		r.Match.Mask.InPort, r.Match.Key.InPort = ^uint32(0), uint32(rnd.IntN(3))
+		return r
+	}
+	check := func(op string) {
+		t.Helper()
+		nodes := 0
+		for _, st := range c.subtables {
+			eachNode(st.table.slots, func(n *node) bool {
+				nodes++
+				if got, want := n.first.heads.Load(), n.head.Load() == &n.first; got != want {
+					t.Fatalf("after %s: first.heads = %v, but the first entry heading the list is %v", op, got, want)
+				}
+				return true
+			})
+		}
+		if len(live) > 0 && nodes == 0 {
+			t.Fatalf("after %s: no nodes for %d rules", op, len(live))
+		}
+	}
+	for range 3000 {
+		switch op := rnd.IntN(5); {
+		case op <= 1 || len(live) == 0:
+			r := rule()
+			if err := c.Insert(r); err != nil {
+				t.Fatal(err)
+			}
+			live = append(live, r)
+			check("insert")
+		case op == 2:
+			i := rnd.IntN(len(live))
+			if !c.Remove(live[i]) {
+				t.Fatal("Remove did not find a rule")
+			}
+			live = slices.Delete(live, i, i+1)
+			check("remove")
+		case op == 3:
+			r := rule()
+			var old *flow.Rule
+			if err := c.Upsert([]*flow.Rule{r}, func(o, _ *flow.Rule) { old = o }); err != nil {
+				t.Fatal(err)
+			}
+			if old != nil {
+				live = slices.DeleteFunc(live, func(x *flow.Rule) bool { return x == old })
+			}
+			live = append(live, r)
+			check("upsert")
+		default:
+			// A batch that fails on its last rule, already in the
+			// classifier, is taken back.
+			if err := c.Upsert([]*flow.Rule{rule(), rule(), live[rnd.IntN(len(live))]}, nil); err == nil {
+				t.Fatal("Upsert of a rule already in the classifier succeeded")
+			}
+			check("failed upsert")
+		}
+		if c.Len() != len(live) {
+			t.Fatalf("Len = %d, want %d", c.Len(), len(live))
+		}
+	}
+}
+
+// TestNodeAlignment checks what node's layout relies on: nodes start a
+// cache line, so that the fields a lookup reads on a hit share one.
+func TestNodeAlignment(t *testing.T) {
+	for i := range 1000 {
+		n := newNode(uint64(i), 3)
+		if a := uintptr(unsafe.Pointer(n)) % 64; a != 0 {
+			t.Fatalf("a node is at %d bytes into a cache line", a)
 		}
 	}
 }

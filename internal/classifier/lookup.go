@@ -255,16 +255,17 @@ stages:
 		// findNode, written out: a call would cost as much as its probe.
 		slots := ref.nodes
 		mask := uint64(len(slots) - 1)
+		tag := hashTag(h)
 		for i := h >> (ref.shift & 63); ; i = (i + 1) & mask {
 			n = nodeSlot(slots, i)
 			if n == nil {
 				return nil
 			}
-			if n.hash == h && n != deadNode && n.matches(kw, ref.all) {
+			if n.first.tag == tag && n != deadNode && n.matches(kw, ref.all) {
 				break
 			}
 		}
-	} else if n.hash != h || !n.matches(kw, ref.all) {
+	} else if n.first.tag != hashTag(h) || !n.matches(kw, ref.all) {
 		return nil
 	}
 	return n
@@ -273,9 +274,9 @@ stages:
 // entryAt returns the highest-priority entry of n visible at version v, or
 // nil.
 func (n *node) entryAt(v uint64) *entry {
-	// Usually the node's first entry heads it; reading it straight from n
-	// lets its fields load alongside the head pointer.
-	if f := &n.first; n.head.Load() == f && f.visible(v) {
+	// Usually the node's first entry heads it: it and its heads flag are
+	// in the cache line the lookup compared the key words in.
+	if f := &n.first; f.heads.Load() && f.visible(v) {
 		return f
 	}
 	for e := n.head.Load(); e != nil; e = e.next.Load() {
