@@ -407,3 +407,61 @@ func TestNodeAlignment(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchesInline checks the fixed-width compare against matches on keys
+// that differ from a node's in one masked word, in one unmasked bit, or
+// not at all, for masks of one to inlWords words; and that masks of more
+// words get no inline list.
+func TestMatchesInline(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	for nw := 1; nw <= inlWords+1; nw++ {
+		var m flow.Mask
+		mw := m.Words()
+		for _, i := range rnd.Perm(flow.KeyWords)[:nw] {
+			mw[i] = rnd.Uint64() | 1<<63 // leave some bits unmasked
+			mw[i] &^= 1 << rnd.IntN(63)
+		}
+		st := newSubtable(&m, rnd.Uint64())
+		if (st.inl == nil) != (nw > inlWords) {
+			t.Fatalf("%d words: inline list %v", nw, st.inl)
+		}
+		if st.inl == nil {
+			continue
+		}
+		for range 200 {
+			var k flow.Key
+			kw := k.Words()
+			for i := range kw {
+				kw[i] = rnd.Uint64()
+			}
+			n := newNode(0, len(st.all))
+			for i, w := range st.all {
+				n.vals[i] = kw[w.idx] & w.m
+			}
+			want := true
+			switch rnd.IntN(3) {
+			case 0: // a masked bit differs
+				w := st.all[rnd.IntN(len(st.all))]
+				b := uint64(1) << 63
+				for w.m&b == 0 {
+					b = 1 << rnd.IntN(64)
+				}
+				kw[w.idx] ^= b
+				want = false
+			case 1: // an unmasked bit differs
+				w := st.all[rnd.IntN(len(st.all))]
+				b := uint64(0)
+				for b == 0 || w.m&b != 0 {
+					b = 1 << rnd.IntN(64)
+				}
+				kw[w.idx] ^= b
+			}
+			if got := n.matches(kw, st.all); got != want {
+				t.Fatalf("%d words: matches = %v, want %v", nw, got, want)
+			}
+			if got := n.matchesInline(kw, st.inl); got != want {
+				t.Fatalf("%d words: matchesInline = %v, want %v", nw, got, want)
+			}
+		}
+	}
+}

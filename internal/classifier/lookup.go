@@ -31,6 +31,8 @@ type subRef struct {
 	last        []wordMask // the last stage's bits
 	more        []wordMask // all bits but the first stage's, each key word once
 	all         []wordMask // all bits, each key word once
+	// inl is all padded, when the nodes keep their key words inline.
+	inl *inlineWords
 	// upto is the first-stage bits of this subtable and of all before it
 	// in the snapshot, each key word once: a lookup that visits the
 	// subtables up to this one examines them all, so it adds them to its
@@ -250,6 +252,9 @@ stages:
 	if wc != nil {
 		orInto(wc, ref.more)
 	}
+	// A node's key words are compared with matchesInline when they fit
+	// inline, with matches when not.
+	inl := ref.inl
 	n := ref.one
 	if n == nil {
 		// findNode, written out: a call would cost as much as its probe.
@@ -261,14 +266,18 @@ stages:
 			if n == nil {
 				return nil
 			}
-			if n.first.tag == tag && n != deadNode && n.matches(kw, ref.all) {
-				break
+			if n.first.tag != tag || n == deadNode {
+				continue
+			}
+			if inl != nil && n.matchesInline(kw, inl) || inl == nil && n.matches(kw, ref.all) {
+				return n
 			}
 		}
-	} else if n.first.tag != hashTag(h) || !n.matches(kw, ref.all) {
-		return nil
 	}
-	return n
+	if n.first.tag == hashTag(h) && (inl != nil && n.matchesInline(kw, inl) || inl == nil && n.matches(kw, ref.all)) {
+		return n
+	}
+	return nil
 }
 
 // entryAt returns the highest-priority entry of n visible at version v, or

@@ -64,6 +64,7 @@ type subtable struct {
 	first []wordMask
 	more  [numStages][]wordMask
 	all   []wordMask
+	inl   *inlineWords // all padded, when nodes keep their key words inline; else nil
 
 	// Writer-only state. Lookups reach sets and table through the
 	// snapshot's view (see ref), so a change to that view must be
@@ -116,6 +117,7 @@ func newSubtable(m *flow.Mask, seed uint64) *subtable {
 			st.more[i] = without(merged(st.words[:st.ends[i]]), st.first)
 		}
 		st.all = merged(st.words)
+		st.inl = newInlineWords(st.all)
 	}
 	for i := range st.nstages - 1 {
 		st.sets[i] = newHashSet(0)
@@ -166,7 +168,7 @@ func without(ws, drop []wordMask) []wordMask {
 
 // ref returns the snapshot's view of st.
 func (st *subtable) ref() subRef {
-	r := subRef{maxPri: st.prios.max(), all: st.all, nodes: st.table.slots, shift: shiftFor(len(st.table.slots)), st: st}
+	r := subRef{maxPri: st.prios.max(), all: st.all, inl: st.inl, nodes: st.table.slots, shift: shiftFor(len(st.table.slots)), st: st}
 	start := 0
 	for i := range st.nstages {
 		end := int(st.ends[i])

@@ -84,7 +84,7 @@ func slotsFor(n int) int {
 // hash is not there but 8 bits of it are, in first.tag, enough for a probe
 // to pass over most other nodes without comparing key words.
 type node struct {
-	inl [4]uint64 // the key words, when they fit
+	inl [inlWords]uint64 // the key words, when they fit
 	// first is the entry of the rule that made the node, allocated with it
 	// so that a lookup finds the node and its usual single entry together.
 	first entry
@@ -102,6 +102,9 @@ var (
 	_ [unsafe.Sizeof(node{}) - 128]struct{}
 	_ [128 - unsafe.Sizeof(node{})]struct{}
 )
+
+// inlWords is how many key words a node keeps inline.
+const inlWords = 4
 
 func newNode(h uint64, n int) *node {
 	nd := &node{hash: h}
@@ -128,6 +131,38 @@ func hashTag(h uint64) uint8 { return uint8(h >> 32) }
 func (n *node) setHead(e *entry) {
 	n.head.Store(e)
 	n.first.heads.Store(e == &n.first)
+}
+
+// inlineWords is the all list of a subtable whose nodes keep their key
+// words inline, padded to inlWords with empty masks, which the zero inline
+// words past a node's own match. Comparing a fixed number of words needs no
+// loop, whose exit, after a different count in each subtable, the
+// processor mispredicts. Words are given by their byte offsets in the key.
+type inlineWords struct {
+	m   [inlWords]uint64
+	off [inlWords]uintptr
+}
+
+// newInlineWords returns all padded, or nil if all does not fit inline.
+func newInlineWords(all []wordMask) *inlineWords {
+	if len(all) > inlWords {
+		return nil
+	}
+	w := &inlineWords{}
+	for i, x := range all {
+		w.m[i], w.off[i] = x.m, uintptr(x.idx)*8
+	}
+	return w
+}
+
+// matchesInline is matches for a node of a subtable whose all list,
+// padded, is inl. (It is just cheap enough to inline: keep it so.)
+func (n *node) matchesInline(kw *[flow.KeyWords]uint64, inl *inlineWords) bool {
+	k := unsafe.Pointer(kw)
+	return (*(*uint64)(unsafe.Add(k, inl.off[0]))&inl.m[0]^n.inl[0])|
+		(*(*uint64)(unsafe.Add(k, inl.off[1]))&inl.m[1]^n.inl[1])|
+		(*(*uint64)(unsafe.Add(k, inl.off[2]))&inl.m[2]^n.inl[2])|
+		(*(*uint64)(unsafe.Add(k, inl.off[3]))&inl.m[3]^n.inl[3]) == 0
 }
 
 // matches reports whether kw masked by words, the list n's key words were
