@@ -80,18 +80,24 @@ var ErrNilRule = errors.New("nil rule")
 // never is the removal version of a rule that is not being removed.
 const never = ^uint64(0)
 
-// entry is one rule in a node.
+// entry is one rule in a node. The fields a lookup reads come first: in a
+// node's first entry they share the node's first cache line (see node).
 type entry struct {
-	rule   *flow.Rule
 	add    uint64        // first version the rule is visible in
 	remove atomic.Uint64 // first version it is not; never while it stays
-	next   atomic.Pointer[entry]
+	rule   *flow.Rule
 	pri    uint16
+	dying  bool // writer-only: being removed by the batch in progress
+	// In a node's first entry (unused in others, where they fill
+	// padding): tag is hashTag of the node's hash, and heads is set
+	// while the entry heads the node's list (see node.setHead).
+	tag   uint8
+	heads atomic.Bool
+	next  atomic.Pointer[entry]
 
 	// Writer-only state.
-	dying bool // being removed by the batch in progress
-	node  *node
-	st    *subtable
+	node *node
+	st   *subtable
 }
 
 func (e *entry) visible(v uint64) bool { return e.add <= v && v < e.remove.Load() }
@@ -543,7 +549,7 @@ func (c *Classifier) insertPlanned(r *flow.Rule, v uint64, replace bool, st *sub
 	}
 	e.next.Store(cur)
 	if pred == nil {
-		n.head.Store(e)
+		n.setHead(e)
 	} else {
 		pred.next.Store(e)
 	}
@@ -567,7 +573,7 @@ func (c *Classifier) unlink(e *entry) {
 	}
 	// e keeps its next pointer, so a reader standing on e walks on.
 	if pred == nil {
-		n.head.Store(e.next.Load())
+		n.setHead(e.next.Load())
 	} else {
 		pred.next.Store(e.next.Load())
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/dvs-project/dvs/internal/flow"
 )
@@ -325,6 +326,145 @@ func hasHash(slots []atomic.Uint64, shift uint8, h uint64) bool {
 			return true
 		case setEmpty:
 			return false
+		}
+	}
+}
+
+// TestNodeHeads checks that every node's first.heads says whether its first
+// entry heads its list, through inserts ahead of and behind the first entry,
+// removals, replacing upserts and failed batches, on nodes holding many
+// rules of few priorities.
+func TestNodeHeads(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	c := New()
+	var live []*flow.Rule
+	rule := func() *flow.Rule {
+		r := &flow.Rule{Priority: uint16(rnd.IntN(4))}
+		r.Match.Mask.InPort, r.Match.Key.InPort = ^uint32(0), uint32(rnd.IntN(3))
+		return r
+	}
+	check := func(op string) {
+		t.Helper()
+		nodes := 0
+		for _, st := range c.subtables {
+			eachNode(st.table.slots, func(n *node) bool {
+				nodes++
+				if got, want := n.first.heads.Load(), n.head.Load() == &n.first; got != want {
+					t.Fatalf("after %s: first.heads = %v, but the first entry heading the list is %v", op, got, want)
+				}
+				return true
+			})
+		}
+		if len(live) > 0 && nodes == 0 {
+			t.Fatalf("after %s: no nodes for %d rules", op, len(live))
+		}
+	}
+	for range 3000 {
+		switch op := rnd.IntN(5); {
+		case op <= 1 || len(live) == 0:
+			r := rule()
+			if err := c.Insert(r); err != nil {
+				t.Fatal(err)
+			}
+			live = append(live, r)
+			check("insert")
+		case op == 2:
+			i := rnd.IntN(len(live))
+			if !c.Remove(live[i]) {
+				t.Fatal("Remove did not find a rule")
+			}
+			live = slices.Delete(live, i, i+1)
+			check("remove")
+		case op == 3:
+			r := rule()
+			var old *flow.Rule
+			if err := c.Upsert([]*flow.Rule{r}, func(o, _ *flow.Rule) { old = o }); err != nil {
+				t.Fatal(err)
+			}
+			if old != nil {
+				live = slices.DeleteFunc(live, func(x *flow.Rule) bool { return x == old })
+			}
+			live = append(live, r)
+			check("upsert")
+		default:
+			// A batch that fails on its last rule, already in the
+			// classifier, is taken back.
+			if err := c.Upsert([]*flow.Rule{rule(), rule(), live[rnd.IntN(len(live))]}, nil); err == nil {
+				t.Fatal("Upsert of a rule already in the classifier succeeded")
+			}
+			check("failed upsert")
+		}
+		if c.Len() != len(live) {
+			t.Fatalf("Len = %d, want %d", c.Len(), len(live))
+		}
+	}
+}
+
+// TestNodeAlignment checks what node's layout relies on: nodes start a
+// cache line, so that the fields a lookup reads on a hit share one.
+func TestNodeAlignment(t *testing.T) {
+	for i := range 1000 {
+		n := newNode(uint64(i), 3)
+		if a := uintptr(unsafe.Pointer(n)) % 64; a != 0 {
+			t.Fatalf("a node is at %d bytes into a cache line", a)
+		}
+	}
+}
+
+// TestMatchesInline checks the fixed-width compare against matches on keys
+// that differ from a node's in one masked word, in one unmasked bit, or
+// not at all, for masks of one to inlWords words; and that masks of more
+// words get no inline list.
+func TestMatchesInline(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	for nw := 1; nw <= inlWords+1; nw++ {
+		var m flow.Mask
+		mw := m.Words()
+		for _, i := range rnd.Perm(flow.KeyWords)[:nw] {
+			mw[i] = rnd.Uint64() | 1<<63 // leave some bits unmasked
+			mw[i] &^= 1 << rnd.IntN(63)
+		}
+		st := newSubtable(&m, rnd.Uint64())
+		if (st.inl == nil) != (nw > inlWords) {
+			t.Fatalf("%d words: inline list %v", nw, st.inl)
+		}
+		if st.inl == nil {
+			continue
+		}
+		for range 200 {
+			var k flow.Key
+			kw := k.Words()
+			for i := range kw {
+				kw[i] = rnd.Uint64()
+			}
+			n := newNode(0, len(st.all))
+			for i, w := range st.all {
+				n.vals[i] = kw[w.idx] & w.m
+			}
+			want := true
+			switch rnd.IntN(3) {
+			case 0: // a masked bit differs
+				w := st.all[rnd.IntN(len(st.all))]
+				b := uint64(1) << 63
+				for w.m&b == 0 {
+					b = 1 << rnd.IntN(64)
+				}
+				kw[w.idx] ^= b
+				want = false
+			case 1: // an unmasked bit differs
+				w := st.all[rnd.IntN(len(st.all))]
+				b := uint64(0)
+				for b == 0 || w.m&b != 0 {
+					b = 1 << rnd.IntN(64)
+				}
+				kw[w.idx] ^= b
+			}
+			if got := n.matches(kw, st.all); got != want {
+				t.Fatalf("%d words: matches = %v, want %v", nw, got, want)
+			}
+			if got := n.matchesInline(kw, st.inl); got != want {
+				t.Fatalf("%d words: matchesInline = %v, want %v", nw, got, want)
+			}
 		}
 	}
 }

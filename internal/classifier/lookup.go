@@ -32,6 +32,8 @@ type subRef struct {
 	stages [numStages]stageRef // stages[numStages-1], the last stage's, is unused
 	more   []bitPair           // all bits but the first stage's
 	all    []wordMask          // all bits, each key word once
+	// inl is all padded, when the nodes keep their key words inline.
+	inl *inlineWords
 	// upto is the first-stage bits of this subtable and of all before it
 	// in the snapshot, each key word once: a lookup that visits the
 	// subtables up to this one examines them all, so it adds them to its
@@ -246,32 +248,40 @@ words:
 	if wc != nil {
 		orInto(wc, ref.more)
 	}
+	// A node's key words are compared with matchesInline when they fit
+	// inline, with matches when not.
+	inl := ref.inl
 	n := ref.one
 	if n == nil {
 		// findNode, written out: a call would cost as much as its probe.
 		slots := ref.nodes
 		mask := uint64(len(slots) - 1)
+		tag := hashTag(h)
 		for i := h >> (ref.shift & 63); ; i = (i + 1) & mask {
 			n = nodeSlot(slots, i)
 			if n == nil {
 				return nil
 			}
-			if n.hash == h && n != deadNode && n.matches(kw, ref.all) {
-				break
+			if n.first.tag != tag || n == deadNode {
+				continue
+			}
+			if inl != nil && n.matchesInline(kw, inl) || inl == nil && n.matches(kw, ref.all) {
+				return n
 			}
 		}
-	} else if n.hash != h || !n.matches(kw, ref.all) {
-		return nil
 	}
-	return n
+	if n.first.tag == hashTag(h) && (inl != nil && n.matchesInline(kw, inl) || inl == nil && n.matches(kw, ref.all)) {
+		return n
+	}
+	return nil
 }
 
 // entryAt returns the highest-priority entry of n visible at version v, or
 // nil.
 func (n *node) entryAt(v uint64) *entry {
-	// Usually the node's first entry heads it; reading it straight from n
-	// lets its fields load alongside the head pointer.
-	if f := &n.first; n.head.Load() == f && f.visible(v) {
+	// Usually the node's first entry heads it: it and its heads flag are
+	// in the cache line the lookup compared the key words in.
+	if f := &n.first; f.heads.Load() && f.visible(v) {
 		return f
 	}
 	for e := n.head.Load(); e != nil; e = e.next.Load() {

@@ -64,6 +64,7 @@ type subtable struct {
 	first []wordMask
 	more  [numStages][]bitPair
 	all   []wordMask
+	inl   *inlineWords // all padded, when nodes keep their key words inline; else nil
 
 	// Writer-only state. Lookups reach sets and table through the
 	// snapshot's view (see ref), so a change to that view must be
@@ -119,6 +120,7 @@ func newSubtable(m *flow.Mask, seed uint64) *subtable {
 			st.more[i] = pairsOf(without(merged(st.words[:st.ends[i]]), st.first))
 		}
 		st.all = merged(st.words)
+		st.inl = newInlineWords(st.all)
 	}
 	for i := range st.nstages - 1 {
 		st.sets[i] = newHashSet(0)
@@ -169,7 +171,7 @@ func without(ws, drop []wordMask) []wordMask {
 
 // ref returns the snapshot's view of st.
 func (st *subtable) ref() subRef {
-	r := subRef{maxPri: st.prios.max(), words: st.words, all: st.all, nodes: st.table.slots, shift: shiftFor(len(st.table.slots)), st: st}
+	r := subRef{maxPri: st.prios.max(), words: st.words, all: st.all, inl: st.inl, nodes: st.table.slots, shift: shiftFor(len(st.table.slots)), st: st}
 	if st.nstages > 0 {
 		r.more = st.more[st.nstages-1]
 	}

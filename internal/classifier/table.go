@@ -107,24 +107,93 @@ func slotsFor(n int) int {
 // node holds the rules of one subtable that share a match: the masked key
 // words (in the order of the subtable's all list) and the rules, highest
 // priority first.
+//
+// A lookup that finds a node usually reads its first cache line alone (a
+// node is 128 bytes, so its size class aligns it to 128): the inline key
+// words it compares, and its first entry's version range, priority and
+// rule, with heads saying whether that entry heads the list. The node's
+// hash is not there but 8 bits of it are, in first.tag, enough for a probe
+// to pass over most other nodes without comparing key words.
 type node struct {
-	hash uint64
-	head atomic.Pointer[entry]
+	inl [inlWords]uint64 // the key words, when they fit
 	// first is the entry of the rule that made the node, allocated with it
 	// so that a lookup finds the node and its usual single entry together.
 	first entry
-	vals  []uint64 // inline, when it fits, for the same reason
-	inl   [4]uint64
+	head  atomic.Pointer[entry]
+	hash  uint64   // the writer's, to place the node in its table
+	vals  []uint64 // inl[:n], or allocated when n words do not fit
 }
+
+// The fields a lookup reads on a hit are in the node's first 64 bytes, and
+// the node fills a size class of its own, which aligns it to its size.
+var (
+	_ [64 - (unsafe.Offsetof(node{}.first) + unsafe.Offsetof(entry{}.heads) + unsafe.Sizeof(atomic.Bool{}))]struct{}
+	_ [64 - (unsafe.Offsetof(node{}.first) + unsafe.Offsetof(entry{}.rule) + unsafe.Sizeof((*flow.Rule)(nil)))]struct{}
+	_ [64 - (unsafe.Offsetof(node{}.first) + unsafe.Offsetof(entry{}.pri) + unsafe.Sizeof(uint16(0)))]struct{}
+	_ [unsafe.Sizeof(node{}) - 128]struct{}
+	_ [128 - unsafe.Sizeof(node{})]struct{}
+)
+
+// inlWords is how many key words a node keeps inline.
+const inlWords = 4
 
 func newNode(h uint64, n int) *node {
 	nd := &node{hash: h}
+	nd.first.tag = hashTag(h)
 	if n <= len(nd.inl) {
 		nd.vals = nd.inl[:n:n]
 	} else {
 		nd.vals = make([]uint64, n)
 	}
 	return nd
+}
+
+// hashTag returns the bits of a node hash that its first entry keeps. A
+// table's slot is the hash's top bits, which nodes in one probe mostly
+// share, so they are taken from the middle.
+func hashTag(h uint64) uint8 { return uint8(h >> 32) }
+
+// setHead makes e the head of n's list (for the writer). Lookups trust
+// first.heads only when it is set: a lookup that sees it set either has a
+// version that cannot see an entry being put ahead of first (the flag is
+// cleared before that version is published), or retries because an entry
+// ahead was unlinked (the flag is set after the unlinking, which follows
+// the store of the reclaimed version).
+func (n *node) setHead(e *entry) {
+	n.head.Store(e)
+	n.first.heads.Store(e == &n.first)
+}
+
+// inlineWords is the all list of a subtable whose nodes keep their key
+// words inline, padded to inlWords with empty masks, which the zero inline
+// words past a node's own match. Comparing a fixed number of words needs no
+// loop, whose exit, after a different count in each subtable, the
+// processor mispredicts. Words are given by their byte offsets in the key.
+type inlineWords struct {
+	m   [inlWords]uint64
+	off [inlWords]uintptr
+}
+
+// newInlineWords returns all padded, or nil if all does not fit inline.
+func newInlineWords(all []wordMask) *inlineWords {
+	if len(all) > inlWords {
+		return nil
+	}
+	w := &inlineWords{}
+	for i, x := range all {
+		w.m[i], w.off[i] = x.m, uintptr(x.idx)*8
+	}
+	return w
+}
+
+// matchesInline is matches for a node of a subtable whose all list,
+// padded, is inl. (It is just cheap enough to inline: keep it so.)
+func (n *node) matchesInline(kw *[flow.KeyWords]uint64, inl *inlineWords) bool {
+	k := unsafe.Pointer(kw)
+	return (*(*uint64)(unsafe.Add(k, inl.off[0]))&inl.m[0]^n.inl[0])|
+		(*(*uint64)(unsafe.Add(k, inl.off[1]))&inl.m[1]^n.inl[1])|
+		(*(*uint64)(unsafe.Add(k, inl.off[2]))&inl.m[2]^n.inl[2])|
+		(*(*uint64)(unsafe.Add(k, inl.off[3]))&inl.m[3]^n.inl[3]) == 0
 }
 
 // matches reports whether kw masked by words, the list n's key words were
