@@ -468,3 +468,43 @@ func TestMatchesInline(t *testing.T) {
 		}
 	}
 }
+
+// TestSpread checks that the prerequisite index's row table gives each
+// listed eth_type a slot of its own, and gives up (no index) only when the
+// table would grow beyond its bound.
+func TestSpread(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 2, 5, 12, 40, 300} {
+		seen := map[uint32]bool{}
+		var eths []uint32
+		for len(eths) < n {
+			if e := uint32(rnd.IntN(1 << 16)); !seen[e] {
+				seen[e] = true
+				eths = append(eths, e)
+			}
+		}
+		rows, mul, shift := spread(eths)
+		if rows == nil {
+			if n <= 40 {
+				t.Errorf("%d eth_types: no table", n)
+			}
+			continue
+		}
+		if len(rows) > maxRowsPer*n {
+			t.Errorf("%d eth_types: %d rows", n, len(rows))
+		}
+		placed := 0
+		for i, r := range rows {
+			if r.eth == noPre {
+				continue
+			}
+			placed++
+			if want := (r.eth * mul) >> shift; uint32(i) != want {
+				t.Errorf("%d eth_types: %#x in slot %d, its slot is %d", n, r.eth, i, want)
+			}
+		}
+		if placed != n {
+			t.Errorf("%d eth_types: %d placed", n, placed)
+		}
+	}
+}

@@ -213,12 +213,11 @@ words:
 			continue
 		}
 		// The end of a stage with a set: chk-1 < numStages-1, so the mask
-		// spares a bounds check. setValue(h), written out: the inlined
-		// call would leave a no-op (its inline mark) in the loop.
+		// spares a bounds check.
 		sg := &ref.stages[(w.chk-1)&(numStages-1)]
 		// setValue(h), written out: the inlined call would leave a no-op
 		// (its inline mark) in the loop. The hash goes on from the set
-		// value, which keeps a single register for both.
+		// value (see subtable.hashes), which keeps one register for both.
 		h |= 2
 		if sg.set == nil {
 			if sg.one == h {

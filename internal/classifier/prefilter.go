@@ -30,7 +30,7 @@ const maxPreCells = 1 << 16
 // table whose multiplier gives every listed eth_type a slot of its own, so
 // finding the row is a single probe.
 type preIndex struct {
-	rows    []preRow // eths[i]'s row in slot i; an unused slot's eth is noPre
+	rows    []preRow // a listed eth_type's in slot (eth*mul)>>shift; the others' eth is noPre
 	mul     uint32   // the multiplier that spreads the listed eth_types
 	shift   uint8    // 32 - log2(len(rows))
 	classes []preClass
@@ -111,7 +111,9 @@ func newPreIndex(subs []subRef) *preIndex {
 		return nil
 	}
 	x := &preIndex{}
-	x.rows, x.mul, x.shift = spread(eths)
+	if x.rows, x.mul, x.shift = spread(eths); x.rows == nil {
+		return nil
+	}
 	// The classes: one per listed value, one per listed eth_type (for its
 	// values no filter lists), and one for the other eth_types. Class
 	// storage is allocated at once, so the pointers stay put.
@@ -155,23 +157,27 @@ func newPreIndex(subs []subRef) *preIndex {
 	return x
 }
 
+// maxRowsPer bounds the index's row table: slots per listed eth_type.
+const maxRowsPer = 64
+
 // spread returns a table with a slot of its own for each of eths (16-bit
 // values), which the others hold noPre, the multiplier that takes an eth_type
 // to its slot and the shift after it: slot (e*mul)>>shift. It tries odd
-// multipliers in a fixed sequence, doubling the table when they fail.
+// multipliers in a fixed sequence, doubling the table when they fail, and
+// returns a nil table if it would grow beyond maxRowsPer slots per eth_type.
 func spread(eths []uint32) ([]preRow, uint32, uint8) {
 	size := 2
 	for size < 2*len(eths) {
 		size *= 2
 	}
 	seq := uint64(0)
-	for {
+	for ; size <= maxRowsPer*max(len(eths), 1); size *= 2 {
+		rows := make([]preRow, size)
 		shift := uint8(33 - bits.Len(uint(size)))
 	tries:
 		for range 32 {
 			seq++
 			mul := uint32(splitmix(seq)) | 1
-			rows := make([]preRow, size)
 			for i := range rows {
 				rows[i].eth = noPre
 			}
@@ -184,8 +190,8 @@ func spread(eths []uint32) ([]preRow, uint32, uint8) {
 			}
 			return rows, mul, shift
 		}
-		size *= 2
 	}
+	return nil, 0, 0
 }
 
 // classOf returns what the filters of subs make of prerequisite value pv.
