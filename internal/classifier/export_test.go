@@ -4,8 +4,8 @@ import "github.com/dvs-project/dvs/internal/flow"
 
 // LookupEach is Lookup, by a single writer's side (it never retries),
 // without the snapshot's prerequisite index (see prefilter.go); it reports
-// whether the snapshot has one. Tests check that the index changes neither the answer nor the
-// mask.
+// whether the snapshot has one. Tests check that the index changes neither
+// the answer nor the mask.
 func (c *Classifier) LookupEach(k *flow.Key, wc *flow.Mask) (r *flow.Rule, indexed bool) {
 	s := *c.snap.Load()
 	indexed, s.pre = s.pre != nil, nil

@@ -445,7 +445,7 @@ func TestMatchesInline(t *testing.T) {
 			switch rnd.IntN(3) {
 			case 0: // a masked bit differs
 				w := st.all[rnd.IntN(len(st.all))]
-				b := uint64(1) << 63
+				b := uint64(0)
 				for w.m&b == 0 {
 					b = 1 << rnd.IntN(64)
 				}
